@@ -221,11 +221,17 @@ Report::Report(std::string bench_name, const Options& opt, int argc, char** argv
 
 void Report::add(Result r) { results_.push_back(std::move(r)); }
 
+void Report::set_headline(std::string measured, std::string paper_claim) {
+  headline_ = std::move(measured);
+  paper_claim_ = std::move(paper_claim);
+}
+
 nlohmann::json Report::to_json() const {
   const Ceilings& c = device_ceilings(opt_);
   nlohmann::json j;
   j["benchmark"] = name_;
   j["meta"] = run_metadata(cmdline_);
+  if (!headline_.empty()) j["headline"] = {{"measured", headline_}, {"paper", paper_claim_}};
   j["ceilings"] = {{"gemm_bf16_tflops", std::isnan(c.gemm_bf16_tflops) ? nlohmann::json() : nlohmann::json(c.gemm_bf16_tflops)},
                    {"copy_gbps", std::isnan(c.copy_gbps) ? nlohmann::json() : nlohmann::json(c.copy_gbps)}};
   auto num = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };

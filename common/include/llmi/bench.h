@@ -82,6 +82,8 @@ class Report {
   Report(std::string bench_name, const Options& opt, int argc, char** argv);
   void add(Result r);
   const std::vector<Result>& results() const { return results_; }
+  // The one-line result for results/REPORT.md: what we measured, and what the paper claims.
+  void set_headline(std::string measured, std::string paper_claim);
   nlohmann::json to_json() const;
   std::string table() const;
   // Prints the table and a summary line, writes --json; returns 0, or 1 if any check failed.
@@ -92,6 +94,7 @@ class Report {
   Options opt_;
   std::string cmdline_;
   std::vector<Result> results_;
+  std::string headline_, paper_claim_;
 };
 
 // meta block shared by every JSON output: git sha, date, host, device, clocks, versions.
