@@ -2,7 +2,7 @@
 # Included by the root CMakeLists.txt, or by a paper directory built on its own.
 include_guard(GLOBAL)
 
-set(LLMI_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." CACHE INTERNAL "llmi source root")
+set(LLMI_ROOT "${CMAKE_CURRENT_LIST_DIR}/..")  # the repo root, for every directory below
 cmake_path(NORMAL_PATH LLMI_ROOT)
 
 if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)

@@ -3,11 +3,11 @@
 # header-only packages unpacked under .deps/root (made on the dev machine with apt-get download +
 # dpkg -x) for whichever of Catch2, CLI11 and nlohmann-json the machine lacks.
 d=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.deps/root/usr
+have() { compgen -G "/usr/lib/cmake/$1/$1Config.cmake" >/dev/null ||
+         compgen -G "/usr/lib/*/cmake/$1/$1Config.cmake" >/dev/null ||
+         compgen -G "/usr/share/cmake/$1/$1Config.cmake" >/dev/null; }
 args=""
-ls /usr/lib/cmake/Catch2/Catch2Config.cmake /usr/lib/*/cmake/Catch2/Catch2Config.cmake >/dev/null 2>&1 ||
-  args+=" -DCatch2_DIR=$d/lib/cmake/Catch2"
-ls /usr/share/cmake/CLI11/CLI11Config.cmake /usr/lib/*/cmake/CLI11/CLI11Config.cmake >/dev/null 2>&1 ||
-  args+=" -DCLI11_DIR=$d/share/cmake/CLI11"
-ls /usr/share/cmake/nlohmann_json/nlohmann_jsonConfig.cmake /usr/lib/*/cmake/nlohmann_json/nlohmann_jsonConfig.cmake >/dev/null 2>&1 ||
-  args+=" -Dnlohmann_json_DIR=$d/share/cmake/nlohmann_json"
+have Catch2 || args+=" -DCatch2_DIR=$d/lib/cmake/Catch2"
+have CLI11 || args+=" -DCLI11_DIR=$d/share/cmake/CLI11"
+have nlohmann_json || args+=" -Dnlohmann_json_DIR=$d/share/cmake/nlohmann_json"
 echo "$args"

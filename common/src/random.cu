@@ -11,7 +11,7 @@ __global__ void fill_uniform_kernel(void* out, DType dtype, size_t n, uint64_t s
                                     float span) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
        i += size_t(gridDim.x) * blockDim.x) {
-    float v = lo + span * uniform01(seed, i);
+    float v = uniform_in(seed, i, lo, span);
     switch (dtype) {
       case DType::F32: static_cast<float*>(out)[i] = v; break;
       case DType::F16: static_cast<uint16_t*>(out)[i] = f32_to_f16_bits(v); break;
@@ -46,7 +46,7 @@ void fill_uniform(Tensor& t, uint64_t seed, float lo, float hi) {
     return;
   }
   for (size_t i = 0; i < size_t(t.numel()); ++i)
-    store_from_float(t.raw(), t.dtype(), i, lo + (hi - lo) * uniform01(seed, i));
+    store_from_float(t.raw(), t.dtype(), i, uniform_in(seed, i, lo, hi - lo));
 }
 
 }  // namespace llmi

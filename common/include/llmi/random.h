@@ -6,6 +6,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "llmi/dtype.h"
@@ -23,6 +24,16 @@ LLMI_HD uint64_t splitmix64(uint64_t x) {
 // Uniform in [0, 1) with 24 random bits, from (seed, index).
 LLMI_HD float uniform01(uint64_t seed, uint64_t index) {
   return float(splitmix64(seed * 0xd1b54a32d192ed03ull + index) >> 40) * 5.9604644775390625e-8f;
+}
+
+// lo + span * u as one fused multiply-add on both sides: nvcc would otherwise contract the
+// device expression into an FMA while the host rounds twice, and the bits would differ.
+LLMI_HD float uniform_in(uint64_t seed, uint64_t index, float lo, float span) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(span, uniform01(seed, index), lo);
+#else
+  return std::fma(span, uniform01(seed, index), lo);
+#endif
 }
 
 // Fills `t` (host or device, contiguous) with uniform values in [lo, hi), rounded to its dtype.
