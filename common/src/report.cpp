@@ -40,7 +40,7 @@ std::string render_report(const std::vector<nlohmann::json>& docs) {
     md << "\n## " << str(d, "benchmark") << "\n\n";
     if (d.contains("headline")) {
       md << "**Measured:** " << str(d["headline"], "measured") << "  \n"
-         << "**Paper:** " << str(d["headline"], "paper") << "\n\n";
+         << "**Paper / peer:** " << str(d["headline"], "paper") << "\n\n";
     }
     md << "Device " << str(meta, "gpu") << ", " << str(meta, "date") << ", commit `"
        << str(meta, "git_sha") << "`, command `" << str(meta, "cmdline") << "`.  \n"

@@ -21,7 +21,7 @@ TEST_CASE("the report shows the headline, the run, and each rate beside its ceil
   std::string md = render_report({doc, empty});
   CHECK_THAT(md, test::contains("## paged_attention"));
   CHECK_THAT(md, test::contains("**Measured:** 2.6 TB/s decode"));
-  CHECK_THAT(md, test::contains("**Paper:** 20-26% overhead"));
+  CHECK_THAT(md, test::contains("**Paper / peer:** 20-26% overhead"));
   CHECK_THAT(md, test::contains("commit `abc123`"));
   CHECK_THAT(md, test::contains("2400 (80%)"));     // GB/s beside % of the copy ceiling
   CHECK_THAT(md, test::contains("400.0 (50%)"));    // TFLOP/s beside % of the GEMM peak
