@@ -23,7 +23,7 @@ if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
   set(CMAKE_CUDA_ARCHITECTURES "${_llmi_arch}" CACHE STRING "CUDA architectures (e.g. 90a, 80)")
 endif()
 
-# Call after project(... LANGUAGES CXX): fails clearly when there is no CUDA compiler, instead of
+# Called by llmi_deps.cmake after project(... LANGUAGES CXX): fails clearly when there is no CUDA compiler, instead of
 # CMake's generic error, then enables CUDA with the architectures chosen above.
 macro(llmi_enable_cuda)
   include(CheckLanguage)
