@@ -1,0 +1,74 @@
+// Launchers of the CUDA runtime's fused kernels (bf16 storage, fp32 math). Declared apart from
+// the runtime so GPU tests can check each one against the fp64 CPU reference on its own.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "llmi/dtype.h"  // LLMI_HD
+
+namespace llmi::llama::kernels {
+
+using bf16_t = uint16_t;  // raw bf16 bits; the kernels convert with llmi/dtype.h
+
+// Where each new token of a step belongs. All arrays live on the device.
+struct StepMeta {
+  const int* tokens;      // [T] token ids
+  const int* positions;   // [T] RoPE positions
+  const int* tok_chunk;   // [T] chunk (sequence of the batch) of each token
+  const int* tok_row;     // [T] row of the token inside its chunk
+  const int* seq;         // [C] KV cache slot of each chunk
+  const int* old_len;     // [C] cached rows before this step
+  const int* n_new;       // [C] new tokens of the chunk
+  const int* mask_off;    // [C] byte offset of the chunk's n x n mask in `mask`, -1 = causal
+  const uint8_t* mask;    // concatenated masks, row-major, 1 = visible
+  const int* out_rows;    // [R] token index of each output row
+};
+
+// KV cache geometry: [layers][max_seqs][max_ctx][kv_heads][head_dim] bf16, one for K, one for V.
+struct KvLayout {
+  int max_seqs, max_ctx, kv_heads, head_dim;
+  LLMI_HD size_t seq_stride() const { return size_t(max_ctx) * kv_heads * head_dim; }
+  LLMI_HD size_t layer_stride() const { return size_t(max_seqs) * seq_stride(); }
+};
+
+// x[T, H] fp32 = embed[tokens[t], :]   (embed [V, H] bf16)
+void embed(const bf16_t* table, const StepMeta& m, float* x, int T, int H, cudaStream_t s);
+
+// Residual add and RMSNorm, fused (H <= 8192). For output row r (token src = rows ? rows[r] : r):
+//   v = x[src] + delta[src] + bias   (delta, bias optional; with delta and no rows, x[src] = v)
+//   out[r] = v / sqrt(mean(v^2) + eps) * w    (bf16), and out_f32[r] the same in fp32 if given.
+void add_rmsnorm(float* x, const bf16_t* delta, const bf16_t* bias, const float* w, bf16_t* out,
+                 float* out_f32, const int* rows, int R, int H, float eps, cudaStream_t s);
+
+// Splits qkv [T, (Hq + 2 Hkv) D] (+ bias fp32), applies RoPE (HF rotate_half) to q and k at each
+// token's position, writes q [T, Hq, D] and appends k, v to the token's sequence at row
+// old_len + tok_row in this layer's caches.
+void rope_append(const bf16_t* qkv, const float* bias, const StepMeta& m, bf16_t* q,
+                 bf16_t* k_cache, bf16_t* v_cache, const KvLayout& kv, int T, int Hq,
+                 float theta, cudaStream_t s);
+
+// out[T, Hq, D] = softmax(q k^T / sqrt(D)) v per token over its sequence's cached rows
+// [0, old_len) (always visible) and its chunk's new rows (causal, or the chunk's mask).
+// Grid (T, Hq), 4 warps split the keys, online softmax per warp, merged at the end.
+void attention(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const StepMeta& m,
+               const KvLayout& kv, bf16_t* out, int T, int Hq, cudaStream_t s);
+
+// out[T, I] = silu(gu[:, :I]) * gu[:, I:]   (gu [T, 2I]: gate rows then up rows)
+void silu_mul(const bf16_t* gu, bf16_t* out, int T, int I, cudaStream_t s);
+
+// Y[T, N] = X[T, K] W[N, K]^T for few rows (T <= kGemvMaxRows): the decode-step linear layer,
+// bound by reading W once. bf16 X and W (16-byte aligned, K % 8 == 0), fp32 accumulation,
+// Y in bf16 or fp32. Grid: ceil(N / 8) blocks of 8 warps, one output column per warp.
+constexpr int kGemvMaxRows = 8;
+bool gemv_supported(const void* X, const void* W, int T, int K);
+void gemv(const bf16_t* X, const bf16_t* W, void* Y, bool y_f32, int T, int N, int K,
+          cudaStream_t s);
+
+// Moves rows first + rows[k] to first + k (rows strictly increasing) in every layer's K and V
+// cache of sequence `seq`. rows is a device array.
+void keep_rows(bf16_t* k_cache, bf16_t* v_cache, const KvLayout& kv, int layers, int seq,
+               int first, const int* rows, int count, cudaStream_t s);
+
+}  // namespace llmi::llama::kernels
