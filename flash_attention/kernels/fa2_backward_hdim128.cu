@@ -1,0 +1,6 @@
+// FA2 tensor-core backward instantiations for head dim 128 (see fa2_backward.cuh).
+#include "fa2_backward.cuh"
+
+namespace flash {
+template void run_fa2_backward_mma<128>(const Fa2BwdParams&, llmi::DType, int, int, cudaStream_t);
+}  // namespace flash

@@ -1,0 +1,51 @@
+// Host-side view of the FA2 forward kernel's instantiations: their tile shapes and the entry
+// point each fa2_forward_hdim*.cu file defines (one file per head dim so they build in parallel).
+#pragma once
+#include <cuda_runtime.h>
+
+#include "llmi/dtype.h"
+
+namespace flash {
+
+struct Fa2FwdParams {
+  const void* q;             // [total_q, heads_q, D]
+  const void* k;             // [total_k, heads_kv, D]
+  const void* v;             // [total_k, heads_kv, D]
+  const int* cu_seqlens_q;   // [batch + 1]
+  const int* cu_seqlens_k;   // [batch + 1]
+  void* out;                 // [total_q, heads_q, D]          (num_splits == 1)
+  float* lse;                // [heads_q, total_q]             (num_splits == 1; may be null)
+  float* out_partial;        // [num_splits, total_q, heads_q, D] (num_splits > 1)
+  float* lse_partial;        // [num_splits, heads_q, total_q]    (num_splits > 1)
+  int total_q;
+  int heads_q, heads_kv, group;  // group = heads_q / heads_kv
+  float scale_log2;          // softmax scale * log2(e): exponentials are taken base 2
+  bool causal;
+  bool pack_gqa;
+  int num_m_blocks;          // query-row blocks of the longest sequence
+  int num_splits;
+};
+
+struct TileShape {
+  int block_m, block_n, warps;
+};
+// Prefill tiles as FA2 picks them on sm80/sm90 (flash_fwd_launch_template.h): 128 x 64 with 4
+// warps (32 query rows per warp) for d = 64 and 128; 64 x 64 for d = 256, whose O accumulator
+// alone takes 128 registers per thread.
+constexpr TileShape fa2_prefill_tile(int head_dim) {
+  return head_dim == 256 ? TileShape{64, 64, 4} : TileShape{128, 64, 4};
+}
+// Decode tiles: one warp, 16 rows (a few packed query heads x tokens), so little tensor-core
+// work is wasted on empty rows; small shared memory lets 3 blocks share an SM.
+constexpr TileShape fa2_decode_tile(int) { return TileShape{16, 64, 1}; }
+
+template <int kD>
+void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, bool decode_tile, int grid_y,
+                          int batch, cudaStream_t stream);
+
+// out[t, h] = sum_s exp(lse_s - lse) out_partial[s, t, h], lse = log sum_s exp(lse_s).
+void split_kv_combine(const float* out_partial, const float* lse_partial, int num_splits,
+                      int total_q, int heads_q, int head_dim, llmi::DType dtype, void* out,
+                      float* lse, cudaStream_t stream);
+
+}  // namespace flash

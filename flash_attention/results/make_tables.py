@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Markdown tables for README.md from flash_attention_bench --json output.
+
+Usage: python3 results/make_tables.py results/h200-2026-11-27-prefill.json [more.json ...]
+"""
+import json
+import sys
+
+
+def fmt(x, spec=".0f"):
+    return "-" if x is None else format(x, spec)
+
+
+def main(paths):
+    j = json.load(open(paths[0]))
+    for extra in paths[1:]:
+        j["results"] += json.load(open(extra))["results"]
+    rows = {}
+    decode = []
+    for r in j["results"]:
+        p = r["params"]
+        if "context" in p:
+            decode.append(r)
+            continue
+        key = (p["head_dim"], p["causal"], p["seqlen"])
+        rows.setdefault(key, {})[p["kernel"]] = r
+    cop = j["ceilings"]["copy_gbps"]
+    print(f"Device: {j['meta'].get('gpu', '?')}; ceilings: bf16 GEMM "
+          f"{fmt(j['ceilings']['gemm_bf16_tflops'])} TFLOP/s, copy {fmt(cop)} GB/s\n")
+    for direction, kernels, peer in (
+            ("forward", ["standard_fwd", "fa1_fwd", "fa2_fwd"], "fwd"),
+            ("backward", ["standard_bwd", "fa1_bwd", "fa2_bwd"], "bwd")):
+        print(f"**{direction}**, TFLOP/s (bf16, 16k tokens, hidden 2048)\n")
+        print("| d | causal | seq | standard | FA1 | FA2 | PyTorch flash | PyTorch cuDNN "
+              "| FA2 / PyTorch flash | FA2 speedup vs standard | FA1 speedup vs standard "
+              "| S+P memory of standard |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for key in sorted(rows):
+            k = rows[key]
+            t = {n: (k[n].get("tflops") if n in k else None) for n in kernels}
+            fa2 = k.get(kernels[2], {}).get("extra", {})
+            fa1 = k.get(kernels[1], {}).get("extra", {})
+            mem = fa2.get("memory_saved_bytes_vs_standard")
+            print(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(t[kernels[0]])} | {fmt(t[kernels[1]], '.1f')} "
+                  f"| {fmt(t[kernels[2]])} | {fmt(fa2.get('pytorch_flash_tflops'))} "
+                  f"| {fmt(fa2.get('pytorch_cudnn_tflops'))} "
+                  f"| {fmt(fa2.get('ratio_vs_pytorch_flash'), '.2f')} "
+                  f"| {fmt(fa2.get('speedup_vs_standard'), '.1f')} "
+                  f"| {fmt(fa1.get('speedup_vs_standard'), '.2f')} "
+                  f"| {fmt(None if mem is None else mem / 2**30, '.2f')} GiB |")
+        print()
+    print("**decode** (batch 1, 32 q heads, 8 kv heads, d 128, bf16), GB/s of K+V\n")
+    print("| context | FA2 kernel, no split (GB/s) | Flash-Decoding (GB/s) | % of copy | speedup |")
+    print("|---|---|---|---|---|")
+    by_ctx = {}
+    for r in decode:
+        by_ctx.setdefault(r["params"]["context"], {})[r["params"]["kernel"]] = r
+    for ctx in sorted(by_ctx):
+        a, b = by_ctx[ctx].get("fa2_decode_nosplit"), by_ctx[ctx].get("flash_decode")
+        ga, gb = (a or {}).get("gbps"), (b or {}).get("gbps")
+        sp = None if not (a and b) else a["time_ms"]["median"] / b["time_ms"]["median"]
+        print(f"| {ctx} | {fmt(ga)} | {fmt(gb)} | {fmt(None if gb is None else 100 * gb / cop)}% "
+              f"| {fmt(sp, '.1f')}x |")
+    fails = [r["case"] for r in j["results"] if not r["check_ok"]]
+    print(f"\nchecks: {len(j['results']) - len(fails)} ok, {len(fails)} failed {fails}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

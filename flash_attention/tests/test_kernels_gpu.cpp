@@ -1,0 +1,228 @@
+// Every kernel against the fp64 CPU reference, with FlashAttention's criterion (gpu_case.h), on
+// random inputs over a grid of head dims, head groupings (MHA, GQA, MQA), lengths (1, not a
+// multiple of any tile, Sq != Sk in both directions, varlen) and causal or not.
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "gpu_case.h"
+#include "llmi/catch.h"
+#include "llmi/check.h"
+
+using namespace flash;
+using namespace flash::test;
+using llmi::DType;
+
+namespace {
+// The shape grid, for one head dim and dtype.
+std::vector<Problem> shape_grid(DType t, int d) {
+  std::vector<Problem> grid;
+  for (bool causal : {false, true}) {
+    grid.push_back(fixed_length_problem(t, 2, 4, 4, d, 97, 97, causal));    // MHA, odd length
+    grid.push_back(fixed_length_problem(t, 1, 4, 1, d, 1, 1, causal));      // MQA, length 1
+    grid.push_back(fixed_length_problem(t, 2, 6, 2, d, 130, 200, causal));  // GQA, chunked prefill
+    grid.push_back(fixed_length_problem(t, 1, 2, 2, d, 150, 64, causal));   // more queries than keys
+    Problem v = fixed_length_problem(t, 3, 4, 2, d, 0, 0, causal);          // varlen
+    v.cu_seqlens_q = cumulative_offsets({1, 67, 129});
+    v.cu_seqlens_k = cumulative_offsets({33, 67, 300});
+    grid.push_back(v);
+  }
+  return grid;
+}
+
+// Inputs depend only on the problem, so each problem's fp64/naive references are computed once
+// and shared by every kernel's test (the CPU reference dominates the test's run time).
+DeviceCase make_case(const Problem& p) { return DeviceCase(p, std::hash<std::string>{}(p.str())); }
+const ForwardRef& forward_ref(const DeviceCase& c) {
+  static std::map<std::string, ForwardRef> cache;
+  auto [it, fresh] = cache.try_emplace(c.p.str());
+  if (fresh) it->second = reference_forward(c);
+  return it->second;
+}
+const BackwardRef& backward_ref(const DeviceCase& c) {
+  static std::map<std::string, BackwardRef> cache;
+  auto [it, fresh] = cache.try_emplace(c.p.str());
+  if (fresh) it->second = reference_backward(c, forward_ref(c));
+  return it->second;
+}
+
+using Forward = std::function<void(const Problem&, const ForwardArgs&)>;
+
+void check_forward_kernel(const char* name, const Forward& run, std::vector<Problem> problems,
+                          bool scores_in_dtype = false) {
+  for (const Problem& p : problems) {
+    const DeviceCase c = make_case(p);
+    llmi::Tensor out({p.total_q(), p.heads_q, p.head_dim}, p.dtype, llmi::Device::Cuda);
+    llmi::DeviceBuffer<float> lse(size_t(p.total_q()) * p.heads_q);
+    out.poison();
+    lse.poison();
+    run(p, c.args(out, &lse));
+    LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+    const ForwardRef& ref = forward_ref(c);
+    const Check o = check_output(c, ref, out);
+    INFO(name << " " << p.str() << "\n  " << o.str());
+    CHECK(o.ok());
+    const Check l = check_lse(ref, lse, scores_in_dtype);
+    INFO("  " << l.str());
+    CHECK(l.ok());
+  }
+}
+
+std::vector<Problem> all_dims(DType t) {
+  std::vector<Problem> all;
+  for (int d : {64, 128, 256})
+    for (const Problem& p : shape_grid(t, d)) all.push_back(p);
+  return all;
+}
+
+flash::Workspace& workspace() {
+  static flash::Workspace ws;
+  return ws;
+}
+}  // namespace
+
+TEST_CASE("FA2 forward (mma.sync) matches the reference: bf16, d = 64/128/256") {
+  check_forward_kernel("fa2", [](auto& p, auto& a) { fa2_forward(p, a); }, all_dims(DType::BF16));
+}
+
+TEST_CASE("FA2 forward matches the reference: fp16") {
+  check_forward_kernel("fa2", [](auto& p, auto& a) { fa2_forward(p, a); },
+                       shape_grid(DType::F16, 128));
+}
+
+TEST_CASE("Flash-Decoding (split-KV, packed GQA) matches the reference") {
+  std::vector<Problem> ps = all_dims(DType::BF16);
+  // Decode proper: one query per sequence against a long cache, 8 query heads per kv head.
+  ps.push_back(fixed_length_problem(DType::BF16, 2, 32, 4, 128, 1, 3000, true));
+  ps.push_back(fixed_length_problem(DType::F16, 1, 8, 8, 128, 3, 1000, true));
+  for (int splits : {0, 1, 3, 16}) {
+    INFO("num_splits=" << splits);
+    check_forward_kernel("decode",
+                         [&](auto& p, auto& a) { flash_decode(p, a, workspace(), splits); }, ps);
+  }
+}
+
+TEST_CASE("FA1 forward matches the reference") {
+  check_forward_kernel("fa1", [](auto& p, auto& a) { fa1_forward(p, a, workspace()); },
+                       all_dims(DType::BF16));
+  check_forward_kernel("fa1", [](auto& p, auto& a) { fa1_forward(p, a, workspace()); },
+                       shape_grid(DType::F16, 64));
+}
+
+TEST_CASE("standard attention (cuBLAS + softmax) matches the reference") {
+  std::vector<Problem> ps;
+  for (const Problem& p : all_dims(DType::BF16))
+    if (p.batch() == 1 || p.max_seqlen_q() * p.batch() == p.total_q()) ps.push_back(p);
+  for (Problem& p : shape_grid(DType::F16, 128))
+    if (p.cu_seqlens_q.size() == 2) ps.push_back(p);
+  check_forward_kernel("standard",
+                       [](auto& p, auto& a) { standard_attention_forward(p, a, workspace()); },
+                       ps, /*scores_in_dtype=*/true);
+}
+
+// Runs one backward into fresh, poisoned gradients and checks dQ, dK, dV.
+void check_backward(const char* name, const DeviceCase& c, const BackwardRef& ref,
+                    const std::function<void(const BackwardArgs&)>& run, llmi::Tensor& out,
+                    llmi::DeviceBuffer<float>& lse) {
+  const Problem& p = c.p;
+  llmi::Tensor dq(c.q.shape(), p.dtype, llmi::Device::Cuda),
+      dk(c.k.shape(), p.dtype, llmi::Device::Cuda), dv(c.k.shape(), p.dtype, llmi::Device::Cuda);
+  dq.poison();
+  dk.poison();
+  dv.poison();
+  BackwardArgs a;
+  a.fwd = c.args(out, &lse);
+  a.dout = c.dout.raw();
+  a.dq = dq.raw();
+  a.dk = dk.raw();
+  a.dv = dv.raw();
+  run(a);
+  LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+  for (const Check& ch : check_gradients(c, ref, dq, dk, dv)) {
+    INFO(name << " backward " << p.str() << "\n  " << ch.str());
+    CHECK(ch.ok());
+  }
+}
+
+TEST_CASE("FA1, FA2 and standard backward match the reference gradients") {
+  std::vector<Problem> ps = all_dims(DType::BF16);
+  for (const Problem& p : shape_grid(DType::F16, 64)) ps.push_back(p);
+  for (const Problem& p : ps) {
+    const DeviceCase c = make_case(p);
+    const BackwardRef& bref = backward_ref(c);
+    llmi::Tensor out({p.total_q(), p.heads_q, p.head_dim}, p.dtype, llmi::Device::Cuda);
+    llmi::DeviceBuffer<float> lse(size_t(p.total_q()) * p.heads_q);
+    fa2_forward(p, c.args(out, &lse));
+    check_backward("fa1", c, bref, [&](auto& a) { fa1_backward(p, a, workspace()); }, out, lse);
+    check_backward("fa2", c, bref, [&](auto& a) { fa2_backward(p, a, workspace()); }, out, lse);
+    const bool fixed = p.max_seqlen_q() * p.batch() == p.total_q() &&
+                       p.max_seqlen_k() * p.batch() == p.total_k();
+    if (fixed && p.heads_q == p.heads_kv) {
+      // The baseline's backward reads the P its forward saved in the workspace.
+      Workspace ws;
+      llmi::Tensor std_out({p.total_q(), p.heads_q, p.head_dim}, p.dtype, llmi::Device::Cuda);
+      standard_attention_forward(p, c.args(std_out, nullptr), ws);
+      check_backward("standard", c, bref,
+                     [&](auto& a) { standard_attention_backward(p, a, ws); }, out, lse);
+    }
+  }
+}
+
+TEST_CASE("the forward kernels are deterministic: identical bits across runs") {
+  const Problem p = fixed_length_problem(DType::BF16, 2, 8, 2, 128, 300, 700, true);
+  DeviceCase c(p, 42);
+  for (const char* which : {"fa2", "decode", "fa1"}) {
+    std::vector<std::vector<unsigned char>> runs;
+    for (int rep = 0; rep < 3; ++rep) {
+      llmi::Tensor out({p.total_q(), p.heads_q, p.head_dim}, p.dtype, llmi::Device::Cuda);
+      out.poison();
+      const ForwardArgs a = c.args(out, nullptr);
+      if (std::string(which) == "fa2") fa2_forward(p, a);
+      else if (std::string(which) == "decode") flash_decode(p, a, workspace(), 7);
+      else fa1_forward(p, a, workspace());
+      LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+      const llmi::Tensor h = out.to(llmi::Device::Host);
+      runs.emplace_back(static_cast<const unsigned char*>(h.raw()),
+                        static_cast<const unsigned char*>(h.raw()) + h.nbytes());
+    }
+    INFO(which);
+    CHECK(runs[0] == runs[1]);
+    CHECK(runs[0] == runs[2]);
+  }
+}
+
+TEST_CASE("unsupported shapes are refused with a clear error") {
+  Problem p = fixed_length_problem(DType::BF16, 1, 2, 2, 96, 8, 8, false);
+  llmi::Tensor buf({64 * 1024}, DType::BF16, llmi::Device::Cuda);
+  llmi::DeviceBuffer<int> cu(std::vector<int>{0, 8});
+  ForwardArgs a{buf.raw(), buf.raw(), buf.raw(), cu.data(), cu.data(), buf.raw(), nullptr};
+  LLMI_REQUIRE_THROWS_WITH(fa2_forward(p, a), "head dim 96 is not supported");
+  LLMI_REQUIRE_THROWS_WITH(flash_decode(p, a, workspace()), "head dim 96 is not supported");
+  LLMI_REQUIRE_THROWS_WITH(fa1_forward(p, a, workspace()), "head dim 96 is not supported");
+  p.head_dim = 64;
+  p.dtype = DType::F32;
+  LLMI_REQUIRE_THROWS_WITH(fa2_forward(p, a), "dtype fp32 is not supported");
+  p.dtype = DType::BF16;
+  p.heads_kv = 3;
+  LLMI_REQUIRE_THROWS_WITH(fa2_forward(p, a), "must be a multiple of kv heads");
+  p.heads_kv = 2;
+  ForwardArgs missing = a;
+  missing.out = nullptr;
+  LLMI_REQUIRE_THROWS_WITH(fa2_forward(p, missing), "must be non-null");
+  Problem varlen = p;
+  varlen.cu_seqlens_q = {0, 3, 8};
+  varlen.cu_seqlens_k = {0, 4, 8};
+  LLMI_REQUIRE_THROWS_WITH(standard_attention_forward(varlen, a, workspace()),
+                           "standard attention needs equal lengths");
+  LLMI_REQUIRE_THROWS_WITH(flash_decode(p, a, workspace(), -1), "num_splits must be >= 0");
+  BackwardArgs b;
+  b.fwd = a;
+  b.dout = b.dq = b.dk = b.dv = buf.raw();
+  Workspace empty;
+  LLMI_REQUIRE_THROWS_WITH(standard_attention_backward(p, b, empty), "run the forward first");
+  LLMI_REQUIRE_THROWS_WITH(fa2_backward(p, b, workspace()), "must be non-null");  // no lse
+  Problem gqa = p;
+  gqa.heads_kv = 1;
+  LLMI_REQUIRE_THROWS_WITH(standard_attention_backward(gqa, b, workspace()), "MHA only");
+}
