@@ -9,6 +9,7 @@
 #   GPU_CHECK_BENCH_ARGS='--iters 20'       # extra arguments for every benchmark
 #   GPU_CHECK_FULL=1                        # benchmarks at their default sizes, not --quick
 #   GPU_CHECK_SRC=paged_attention           # configure one directory standalone, not the repo
+#   GPU_CHECK_MEMCHECK='sarathi'            # memcheck only these GPU tests (default: GPU_CHECK_ONLY)
 #
 # Exit status: non-zero if the build, any test, any sanitizer run or any benchmark failed.
 set -uo pipefail
@@ -29,11 +30,12 @@ nvidia-smi --query-gpu=name,driver_version,compute_cap,clocks.sm,clocks.mem --fo
 
 if cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLMI_ALLOW_FETCH=OFF \
      ${LLMI_CMAKE_ARGS:-} > "$work/configure.log" 2>&1 &&
-   cmake --build "$build" -j "$(nproc)" > "$work/build.log" 2>&1; then
+   cmake --build "$build" -j "$(nproc)" -- -k 0 > "$work/build.log" 2>&1; then
   note build ok
 else
-  note build FAILED
-  tail -n 40 "$work/configure.log" "$work/build.log"
+  note build FAILED  # -k 0 built every target it could; the tests of those still run
+  grep -E "FAILED|error" "$work/build.log" | head -n 20
+  tail -n 20 "$work/configure.log"
 fi
 
 if ctest --test-dir "$build" -R "$only" --output-on-failure -j 4 > "$work/ctest.log" 2>&1; then
@@ -44,7 +46,7 @@ else
 fi
 
 # compute-sanitizer over each GPU test executable (label gpu), by the command CTest would run.
-gpu_tests=$(ctest --test-dir "$build" -L gpu -R "$only" --show-only=json-v1 2>/dev/null |
+gpu_tests=$(ctest --test-dir "$build" -L gpu -R "${GPU_CHECK_MEMCHECK:-$only}" --show-only=json-v1 2>/dev/null |
   python3 -c 'import json,sys; [print(t["command"][0]) for t in json.load(sys.stdin)["tests"] if t.get("command")]')
 for exe in $gpu_tests; do
   name=$(basename "$exe")
