@@ -1,5 +1,6 @@
 // The runtime's fused kernels (see llama_kernels.h). bf16 in memory, fp32 in registers.
-#include <cfloat>
+#include <algorithm>
+#include <cmath>
 
 #include "llama_kernels.h"
 #include "llmi/check.h"
@@ -17,6 +18,25 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// Programmatic dependent launch (Hopper, PTX griddepcontrol): every kernel of a step is launched
+// with programmatic stream serialisation (launch() below). Each one lets its successor be
+// scheduled once all of its own blocks are running (launch_dependents) and waits for its
+// predecessor's completion and memory flush (wait) before reading what that wrote, so the next
+// kernel's launch and block ramp-up hide behind this one's tail; a batch-1 decode step is ~290
+// short kernels. Writes also come after the wait, so no kernel overwrites what its
+// predecessor still reads.
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_enter() { pdl_launch_dependents(), pdl_wait(); }
+
 // Sum over the block (blockDim.x a multiple of 32, at most 1024).
 __device__ float block_sum(float v) {
   __shared__ float part[32];
@@ -33,44 +53,94 @@ __device__ float block_sum(float v) {
   return total;
 }
 
+// 8 bf16 packed in 16 bytes -> fp32.
+__device__ __forceinline__ void unpack8(const uint4& v, float* f) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = __uint_as_float(w[i] << 16);
+    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
 __global__ void embed_kernel(const bf16_t* __restrict__ table, const int* __restrict__ tokens,
                              float* __restrict__ x, int H) {
+  pdl_enter();
   const int t = blockIdx.x;
   const size_t row = size_t(tokens[t]) * H;
   for (int i = threadIdx.x; i < H; i += blockDim.x) x[size_t(t) * H + i] = ld(table, row + i);
 }
 
-constexpr int kNormThreads = 256, kNormPerThread = 32;  // hidden sizes up to 8192
+constexpr int kNormThreads = 512, kNormChunks = 2;  // 8 elements a chunk: H <= 8192
 
+// 8 consecutive fp32 or bf16 values as fp32 (16-byte aligned).
+__device__ __forceinline__ void load8(const float* p, float* f) {
+  const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
+  f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+}
+__device__ __forceinline__ void load8(const bf16_t* p, float* f) {
+  unpack8(*reinterpret_cast<const uint4*>(p), f);
+}
+__device__ __forceinline__ void store8(float* p, const float* f) {
+  *reinterpret_cast<float4*>(p) = make_float4(f[0], f[1], f[2], f[3]);
+  *reinterpret_cast<float4*>(p + 4) = make_float4(f[4], f[5], f[6], f[7]);
+}
+__device__ __forceinline__ void store8(bf16_t* p, const float* f) {
+  uint32_t w[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    w[i] = uint32_t(f32_to_bf16_bits(f[2 * i])) | (uint32_t(f32_to_bf16_bits(f[2 * i + 1])) << 16);
+  *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+// One block per row, 16-byte loads: a decode step has one row, so this kernel's latency (one
+// SM) is on the critical path 2 * layers times per step; every load is issued before the sum.
 __global__ void __launch_bounds__(kNormThreads)
     add_rmsnorm_kernel(float* __restrict__ x, const bf16_t* __restrict__ delta,
                        const bf16_t* __restrict__ bias, const float* __restrict__ w,
                        bf16_t* __restrict__ out, float* __restrict__ out_f32,
                        const int* __restrict__ rows, int H, float eps) {
+  pdl_enter();
   const int r = blockIdx.x;
   const size_t src = size_t(rows ? rows[r] : r) * H;
-  float v[kNormPerThread];  // this thread's elements i = threadIdx.x + k * blockDim.x
+  float v[kNormChunks][8], wv[kNormChunks][8];
   float ss = 0.0f;
-  for (int k = 0, i = threadIdx.x; i < H; ++k, i += blockDim.x) {
-    v[k] = x[src + i];
-    if (delta) v[k] += ld(delta, src + i);
-    if (bias) v[k] += ld(bias, size_t(i));
+#pragma unroll
+  for (int k = 0; k < kNormChunks; ++k) {
+    const int i = (threadIdx.x + k * kNormThreads) * 8;
+    if (i >= H) continue;
+    float d[8];
+    load8(x + src + i, v[k]);
+    load8(w + i, wv[k]);
+    if (delta) {
+      load8(delta + src + i, d);
+      for (int e = 0; e < 8; ++e) v[k][e] += d[e];
+    }
+    if (bias) {
+      load8(bias + i, d);
+      for (int e = 0; e < 8; ++e) v[k][e] += d[e];
+    }
     // The residual stream keeps the sum, except when gathering selected rows (a row listed
     // twice must not be added twice; nothing reads x after the final norm).
-    if (delta && !rows) x[src + i] = v[k];
-    ss += v[k] * v[k];
+    if (delta && !rows) store8(x + src + i, v[k]);
+    for (int e = 0; e < 8; ++e) ss += v[k][e] * v[k][e];
   }
   const float inv = rsqrtf(block_sum(ss) / float(H) + eps);
-  for (int k = 0, i = threadIdx.x; i < H; ++k, i += blockDim.x) {
-    const float y = v[k] * inv * w[i];
-    st(out, size_t(r) * H + i, y);
-    if (out_f32) out_f32[size_t(r) * H + i] = y;
+#pragma unroll
+  for (int k = 0; k < kNormChunks; ++k) {
+    const int i = (threadIdx.x + k * kNormThreads) * 8;
+    if (i >= H) continue;
+    float y[8];
+    for (int e = 0; e < 8; ++e) y[e] = v[k][e] * inv * wv[k][e];
+    store8(out + size_t(r) * H + i, y);
+    if (out_f32) store8(out_f32 + size_t(r) * H + i, y);
   }
 }
 
 __global__ void rope_append_kernel(const bf16_t* __restrict__ qkv, const float* __restrict__ bias,
                                    StepMeta m, bf16_t* __restrict__ q, bf16_t* __restrict__ kc,
                                    bf16_t* __restrict__ vc, KvLayout kv, int Hq, float log2_theta) {
+  pdl_enter();
   const int t = blockIdx.x, D = kv.head_dim, half = D / 2, Hkv = kv.kv_heads;
   const int Q = Hq * D, KV = Hkv * D, W = Q + 2 * KV;
   const int c = m.tok_chunk[t];
@@ -80,7 +150,8 @@ __global__ void rope_append_kernel(const bf16_t* __restrict__ qkv, const float* 
   const bf16_t* in = qkv + size_t(t) * W;
   auto val = [&](int col) { return ld(in, size_t(col)) + (bias ? bias[col] : 0.0f); };
   const int pairs = (Hq + Hkv) * half;
-  for (int e = threadIdx.x; e < pairs + KV; e += blockDim.x) {
+  const int e = blockIdx.y * blockDim.x + threadIdx.x;  // one q/k pair or one v element
+  if (e < pairs + KV) {
     if (e < pairs) {  // a (i, i + D/2) pair of a q or k head
       const int head = e / half, i = e % half;
       const int col = head * D + i;  // q heads first, then k heads (contiguous in qkv)
@@ -105,60 +176,161 @@ __global__ void rope_append_kernel(const bf16_t* __restrict__ qkv, const float* 
   }
 }
 
-constexpr int kAttnWarps = 8;
-constexpr int kMaxPerLane = 8;  // head_dim <= 256
+// Online-softmax state (m, l, acc) of one lane's 8 output dims; m = -inf while nothing is seen.
+struct SoftmaxState {
+  float m = -INFINITY, l = 0.0f, acc[8] = {};
+  // Folds in another state over a disjoint key set (exact: both rescaled to the larger max).
+  __device__ void merge(float om, float ol, const float* oacc) {
+    const float nm = fmaxf(m, om);
+    if (nm == -INFINITY) return;  // both empty
+    const float a = __expf(m - nm), b = __expf(om - nm);
+    l = l * a + ol * b;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[e] = acc[e] * a + oacc[e] * b;
+    m = nm;
+  }
+};
+
+constexpr int kAttnWarps = 4;
+constexpr int kAttnUnroll = 4;  // keys per lane group loaded before any is used
 
 __global__ void __launch_bounds__(kAttnWarps * 32)
     attention_kernel(const bf16_t* __restrict__ q, const bf16_t* __restrict__ kc,
                      const bf16_t* __restrict__ vc, StepMeta m, KvLayout kv,
-                     bf16_t* __restrict__ out, int Hq, float scale) {
-  const int t = blockIdx.x, h = blockIdx.y, D = kv.head_dim, per = D / 32;
+                     bf16_t* __restrict__ out, float* __restrict__ partial,
+                     int* __restrict__ counters, int Hq, float scale) {
+  pdl_enter();
+  const int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z, S = gridDim.z, D = kv.head_dim;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  // g lanes (a power of two >= D / 8) share a key, 8 dims each; a warp holds 32 / g keys.
+  int g = 1;
+  while (g * 8 < D) g <<= 1;
+  const int sub = lane & (g - 1), grp = lane / g, kpw = 32 / g, kpb = kAttnWarps * kpw;
+  const bool active = sub * 8 < D;
   const int c = m.tok_chunk[t], i = m.tok_row[t];
   const int old = m.old_len[c], n = m.n_new[c], moff = m.mask_off[c];
   const int kvh = h / (Hq / kv.kv_heads);
   // Causal rows see keys up to their own; masked rows may see any new row.
   const int total = moff < 0 ? old + i + 1 : old + n;
-  const size_t base = size_t(m.seq[c]) * kv.seq_stride() + size_t(kvh) * D + size_t(lane) * per;
+  const int per_split = (total + S - 1) / S;
+  const int begin = min(total, split * per_split), end = min(total, begin + per_split);
   const size_t row_stride = size_t(kv.kv_heads) * D;
+  const uint4* kp = reinterpret_cast<const uint4*>(kc + size_t(m.seq[c]) * kv.seq_stride() + size_t(kvh) * D) + sub;
+  const uint4* vp = reinterpret_cast<const uint4*>(vc + size_t(m.seq[c]) * kv.seq_stride() + size_t(kvh) * D) + sub;
+  const size_t row16 = row_stride / 8;  // a cache row in 16-byte units
 
-  float qr[kMaxPerLane], acc[kMaxPerLane];
-  for (int e = 0; e < per; ++e) {
-    qr[e] = ld(q, (size_t(t) * Hq + h) * D + size_t(lane) * per + e) * scale;
-    acc[e] = 0.0f;
+  float qf[8] = {};
+  if (active) {
+    unpack8(*reinterpret_cast<const uint4*>(q + (size_t(t) * Hq + h) * D + size_t(sub) * 8), qf);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) qf[e] *= scale;
   }
-  float mx = -FLT_MAX, l = 0.0f;
-  for (int j = warp; j < total; j += kAttnWarps) {
-    if (moff >= 0 && j >= old && !m.mask[size_t(moff) + size_t(i) * n + (j - old)]) continue;
-    const size_t at = base + size_t(j) * row_stride;
-    float s = 0.0f;
-    for (int e = 0; e < per; ++e) s += qr[e] * ld(kc, at + e);
-    s = warp_sum(s);
-    const float nm = fmaxf(mx, s), corr = __expf(mx - nm), p = __expf(s - nm);
-    l = l * corr + p;
-    for (int e = 0; e < per; ++e) acc[e] = acc[e] * corr + p * ld(vc, at + e);
-    mx = nm;
+  SoftmaxState state;
+  // jb is warp-uniform so every lane reaches the shuffles; key j = jb + grp + u * kpb.
+  for (int jb = begin + warp * kpw; jb < end; jb += kpb * kAttnUnroll) {
+    uint4 kr[kAttnUnroll], vr[kAttnUnroll];
+#pragma unroll
+    for (int u = 0; u < kAttnUnroll; ++u) {  // issue every load before the first use
+      const int j = jb + grp + u * kpb;
+      const bool ok = active && j < end;
+      kr[u] = ok ? __ldg(kp + size_t(j) * row16) : make_uint4(0, 0, 0, 0);
+      vr[u] = ok ? __ldg(vp + size_t(j) * row16) : make_uint4(0, 0, 0, 0);
+    }
+    float s[kAttnUnroll];
+    float nm = state.m;
+#pragma unroll
+    for (int u = 0; u < kAttnUnroll; ++u) {
+      float kf[8];
+      unpack8(kr[u], kf);
+      s[u] = 0.0f;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) s[u] += qf[e] * kf[e];
+      for (int o = g / 2; o > 0; o >>= 1) s[u] += __shfl_xor_sync(0xffffffffu, s[u], o);
+      const int j = jb + grp + u * kpb;
+      const bool visible = j < end && (moff < 0 || j < old ||
+                                       m.mask[size_t(moff) + size_t(i) * n + (j - old)]);
+      if (!visible) s[u] = -INFINITY;
+      nm = fmaxf(nm, s[u]);
+    }
+    const float ref = nm == -INFINITY ? 0.0f : nm;  // nothing visible yet: every p is 0
+    const float corr = __expf(state.m - ref);
+    state.l *= corr;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) state.acc[e] *= corr;
+#pragma unroll
+    for (int u = 0; u < kAttnUnroll; ++u) {
+      const float p = __expf(s[u] - ref);
+      float vf[8];
+      unpack8(vr[u], vf);
+      state.l += p;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) state.acc[e] += p * vf[e];
+    }
+    state.m = nm;
   }
-  // Merge the warps' partial softmaxes.
+  // Merge the lane groups of the warp (lanes sub, sub + g, ... hold the same dims).
+  for (int o = g; o < 32; o <<= 1) {
+    float oacc[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) oacc[e] = __shfl_xor_sync(0xffffffffu, state.acc[e], o);
+    const float om = __shfl_xor_sync(0xffffffffu, state.m, o), ol = __shfl_xor_sync(0xffffffffu, state.l, o);
+    state.merge(om, ol, oacc);
+  }
+  // Merge the warps.
   __shared__ float s_m[kAttnWarps], s_l[kAttnWarps], s_acc[kAttnWarps][256];
-  if (lane == 0) s_m[warp] = mx, s_l[warp] = l;
-  for (int e = 0; e < per; ++e) s_acc[warp][lane * per + e] = acc[e];
+  if (lane == 0) s_m[warp] = state.m, s_l[warp] = state.l;
+  if (grp == 0 && active)
+    for (int e = 0; e < 8; ++e) s_acc[warp][sub * 8 + e] = state.acc[e];
   __syncthreads();
-  float gm = -FLT_MAX;
-  for (int w = 0; w < kAttnWarps; ++w) gm = fmaxf(gm, s_l[w] > 0.0f ? s_m[w] : -FLT_MAX);
+  float gm = -INFINITY;
+  for (int w = 0; w < kAttnWarps; ++w) gm = fmaxf(gm, s_m[w]);
   float gl = 0.0f;
-  for (int w = 0; w < kAttnWarps; ++w)
-    if (s_l[w] > 0.0f) gl += s_l[w] * __expf(s_m[w] - gm);
+  if (gm != -INFINITY)
+    for (int w = 0; w < kAttnWarps; ++w) gl += s_l[w] * __expf(s_m[w] - gm);
+  auto block_out = [&](int d) {  // unnormalised, relative to gm
+    float o = 0.0f;
+    if (gm != -INFINITY)
+      for (int w = 0; w < kAttnWarps; ++w) o += s_acc[w][d] * __expf(s_m[w] - gm);
+    return o;
+  };
+  const size_t out_at = (size_t(t) * Hq + h) * D;
+  if (S == 1) {
+    for (int d = threadIdx.x; d < D; d += blockDim.x)
+      st(out, out_at + d, gl > 0.0f ? block_out(d) / gl : 0.0f);  // nothing visible: 0
+    return;
+  }
+  // Split-K: publish this split's state; the last split of (t, h) to arrive merges all of them.
+  const size_t th = size_t(t) * Hq + h;
+  float* mine = partial + (th * S + split) * size_t(D + 2);
+  for (int d = threadIdx.x; d < D; d += blockDim.x) mine[2 + d] = block_out(d);
+  if (threadIdx.x == 0) mine[0] = gm, mine[1] = gl;
+  __threadfence();
+  __syncthreads();
+  __shared__ bool s_last;
+  if (threadIdx.x == 0) s_last = atomicAdd(&counters[th], 1) == S - 1;
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  const float* all = partial + th * S * size_t(D + 2);
+  float M = -INFINITY;
+  for (int k = 0; k < S; ++k) M = fmaxf(M, __ldcg(all + size_t(k) * (D + 2)));
+  float L = 0.0f;
+  if (M != -INFINITY)
+    for (int k = 0; k < S; ++k)
+      L += __ldcg(all + size_t(k) * (D + 2) + 1) * __expf(__ldcg(all + size_t(k) * (D + 2)) - M);
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
     float o = 0.0f;
-    for (int w = 0; w < kAttnWarps; ++w)
-      if (s_l[w] > 0.0f) o += s_acc[w][d] * __expf(s_m[w] - gm);
-    st(out, (size_t(t) * Hq + h) * D + d, gl > 0.0f ? o / gl : 0.0f);  // nothing visible: 0
+    if (M != -INFINITY)
+      for (int k = 0; k < S; ++k)
+        o += __ldcg(all + size_t(k) * (D + 2) + 2 + d) * __expf(__ldcg(all + size_t(k) * (D + 2)) - M);
+    st(out, out_at + d, L > 0.0f ? o / L : 0.0f);
   }
+  if (threadIdx.x == 0) counters[th] = 0;  // ready for the next launch (graph replays)
 }
 
 __global__ void silu_mul_kernel(const bf16_t* __restrict__ gu, bf16_t* __restrict__ out, int T,
                                 int I) {
+  pdl_enter();
   const size_t total = size_t(T) * I;
   for (size_t e = blockIdx.x * size_t(blockDim.x) + threadIdx.x; e < total;
        e += size_t(gridDim.x) * blockDim.x) {
@@ -169,15 +341,6 @@ __global__ void silu_mul_kernel(const bf16_t* __restrict__ gu, bf16_t* __restric
 }
 
 constexpr int kGemvWarps = 8;
-
-// 8 bf16 packed in 16 bytes -> fp32.
-__device__ __forceinline__ void unpack8(const uint4& v, float* f) {
-  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-  for (int i = 0; i < 4; ++i) {
-    f[2 * i] = __uint_as_float(w[i] << 16);
-    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-  }
-}
 
 // Each warp streams one weight row with 16-byte loads, four in flight per lane, and keeps one
 // fp32 partial sum per input row; X rows are small and stay in L1/L2.
@@ -204,7 +367,17 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
       for (int e = 0; e < 8; ++e) acc[t] += wf[e] * xf[e];
     }
   };
+  // The weights do not depend on the previous kernel: the first loads go out before the wait.
+  pdl_launch_dependents();
   int c = lane;
+  uint4 p0{}, p1{}, p2{}, p3{};
+  const bool prefetched = c + 96 < chunks;
+  if (prefetched) p0 = __ldcs(w + c), p1 = __ldcs(w + c + 32), p2 = __ldcs(w + c + 64), p3 = __ldcs(w + c + 96);
+  pdl_wait();
+  if (prefetched) {
+    consume(p0, c), consume(p1, c + 32), consume(p2, c + 64), consume(p3, c + 96);
+    c += 128;
+  }
   for (; c + 96 < chunks; c += 128) {
     const uint4 w0 = __ldcs(w + c), w1 = __ldcs(w + c + 32), w2 = __ldcs(w + c + 64),
                 w3 = __ldcs(w + c + 96);
@@ -236,19 +409,33 @@ __global__ void keep_rows_kernel(bf16_t* kc, bf16_t* vc, KvLayout kv, int seq, i
   }
 }
 
+// Launches with programmatic stream serialisation (see pdl_enter). grid/block as stated at the
+// call; no dynamic shared memory.
+template <typename... Params, typename... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = 0, cfg.stream = s;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = &attr, cfg.numAttrs = 1;
+  LLMI_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, Params(args)...));
+}
+
 }  // namespace
 
 void embed(const bf16_t* table, const StepMeta& m, float* x, int T, int H, cudaStream_t s) {
-  embed_kernel<<<T, 256, 0, s>>>(table, m.tokens, x, H);  // grid: one block per token
+  launch(embed_kernel, T, 256, s, table, m.tokens, x, H);  // grid: one block per token
   LLMI_LAUNCH_CHECK();
 }
 
 void add_rmsnorm(float* x, const bf16_t* delta, const bf16_t* bias, const float* w, bf16_t* out,
                  float* out_f32, const int* rows, int R, int H, float eps, cudaStream_t s) {
   if (R == 0) return;
-  LLMI_REQUIRE(H <= kNormThreads * kNormPerThread,
-               "rmsnorm: hidden size " << H << " above " << kNormThreads * kNormPerThread);
-  add_rmsnorm_kernel<<<R, kNormThreads, 0, s>>>(x, delta, bias, w, out, out_f32, rows, H, eps);  // grid: rows
+  LLMI_REQUIRE(H % 8 == 0 && H <= kNormThreads * kNormChunks * 8,
+               "rmsnorm: hidden size " << H << " must be a multiple of 8 and at most "
+                                       << kNormThreads * kNormChunks * 8);
+  launch(add_rmsnorm_kernel, R, kNormThreads, s, x, delta, bias, w, out, out_f32, rows, H, eps);  // grid: rows
   LLMI_LAUNCH_CHECK();
 }
 
@@ -256,25 +443,39 @@ void rope_append(const bf16_t* qkv, const float* bias, const StepMeta& m, bf16_t
                  bf16_t* k_cache, bf16_t* v_cache, const KvLayout& kv, int T, int Hq,
                  float theta, cudaStream_t s) {
   LLMI_REQUIRE(kv.head_dim % 2 == 0, "RoPE needs an even head dim, got " << kv.head_dim);
-  rope_append_kernel<<<T, 256, 0, s>>>(qkv, bias, m, q, k_cache, v_cache, kv, Hq,  // grid: tokens
-                                       std::log2(theta));
+  const int work = (Hq + kv.kv_heads) * kv.head_dim / 2 + kv.kv_heads * kv.head_dim;
+  const dim3 grid(T, (work + 255) / 256);  // grid: (tokens, 256 pairs / v elements per block)
+  launch(rope_append_kernel, grid, 256, s, qkv, bias, m, q, k_cache, v_cache, kv, Hq,
+         std::log2(theta));
   LLMI_LAUNCH_CHECK();
 }
 
+int attention_splits(int T, int Hq) {
+  const int blocks = T * Hq;
+  return std::max(1, std::min(kAttnMaxSplits, (kAttnTargetBlocks + blocks - 1) / blocks));
+}
+
+// S > 1 only when T * Hq < kAttnTargetBlocks, so T * Hq * S < 2 * kAttnTargetBlocks.
+size_t attention_scratch_floats(int head_dim) {
+  return size_t(2) * kAttnTargetBlocks * size_t(head_dim + 2);
+}
+
 void attention(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const StepMeta& m,
-               const KvLayout& kv, bf16_t* out, int T, int Hq, cudaStream_t s) {
-  LLMI_REQUIRE(kv.head_dim % 32 == 0 && kv.head_dim <= 32 * kMaxPerLane,
+               const KvLayout& kv, bf16_t* out, const AttentionScratch& scratch, int T, int Hq,
+               cudaStream_t s) {
+  LLMI_REQUIRE(kv.head_dim % 32 == 0 && kv.head_dim <= 256,
                "attention: head dim " << kv.head_dim << " unsupported (need a multiple of 32, <= 256)");
-  dim3 grid(T, Hq);  // grid: (new tokens, query heads), 4 warps per block
-  attention_kernel<<<grid, kAttnWarps * 32, 0, s>>>(q, k_cache, v_cache, m, kv, out, Hq,
-                                                    1.0f / std::sqrt(float(kv.head_dim)));
+  const int S = scratch.partial && scratch.counters ? attention_splits(T, Hq) : 1;
+  dim3 grid(T, Hq, S);  // grid: (new tokens, query heads, key splits), 4 warps per block
+  launch(attention_kernel, grid, kAttnWarps * 32, s, q, k_cache, v_cache, m, kv, out,
+         scratch.partial, scratch.counters, Hq, 1.0f / std::sqrt(float(kv.head_dim)));
   LLMI_LAUNCH_CHECK();
 }
 
 void silu_mul(const bf16_t* gu, bf16_t* out, int T, int I, cudaStream_t s) {
   const size_t total = size_t(T) * I;
   const int blocks = int(std::min<size_t>((total + 255) / 256, 4096));
-  silu_mul_kernel<<<blocks, 256, 0, s>>>(gu, out, T, I);  // grid-stride over T*I
+  launch(silu_mul_kernel, blocks, 256, s, gu, out, T, I);  // grid-stride over T*I
   LLMI_LAUNCH_CHECK();
 }
 
@@ -289,7 +490,7 @@ void gemv(const bf16_t* X, const bf16_t* W, void* Y, bool y_f32, int T, int N, i
                "gemv: needs 1 <= T <= " << kGemvMaxRows << ", K % 8 == 0 and 16-byte aligned "
                                         "operands (T " << T << ", K " << K << ")");
   const int blocks = (N + kGemvWarps - 1) / kGemvWarps;
-  gemv_kernel<<<blocks, kGemvWarps * 32, 0, s>>>(X, W, Y, y_f32, T, N, K);  // grid: N / 8 warps
+  launch(gemv_kernel, blocks, kGemvWarps * 32, s, X, W, Y, y_f32, T, N, K);  // grid: N / 8 warps
   LLMI_LAUNCH_CHECK();
 }
 

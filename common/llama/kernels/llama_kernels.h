@@ -36,7 +36,7 @@ struct KvLayout {
 // x[T, H] fp32 = embed[tokens[t], :]   (embed [V, H] bf16)
 void embed(const bf16_t* table, const StepMeta& m, float* x, int T, int H, cudaStream_t s);
 
-// Residual add and RMSNorm, fused (H <= 8192). For output row r (token src = rows ? rows[r] : r):
+// Residual add and RMSNorm, fused (H % 8 == 0, H <= 8192; 16-byte aligned rows). For output row r (token src = rows ? rows[r] : r):
 //   v = x[src] + delta[src] + bias   (delta, bias optional; with delta and no rows, x[src] = v)
 //   out[r] = v / sqrt(mean(v^2) + eps) * w    (bf16), and out_f32[r] the same in fp32 if given.
 void add_rmsnorm(float* x, const bf16_t* delta, const bf16_t* bias, const float* w, bf16_t* out,
@@ -51,9 +51,23 @@ void rope_append(const bf16_t* qkv, const float* bias, const StepMeta& m, bf16_t
 
 // out[T, Hq, D] = softmax(q k^T / sqrt(D)) v per token over its sequence's cached rows
 // [0, old_len) (always visible) and its chunk's new rows (causal, or the chunk's mask).
-// Grid (T, Hq), 4 warps split the keys, online softmax per warp, merged at the end.
+// Flash-decoding split-K: grid (T, Hq, S) with S = attention_splits(T, Hq) key ranges per
+// (token, head) so that a batch-1 decode step still fills the GPU; each block keeps an online
+// softmax (m, l, acc) per key, g = D/8 lanes per key with one 16-byte load each, several keys in
+// flight per warp. With S > 1 the blocks write unnormalised partial states to `scratch` and the
+// last block of each (token, head) to arrive merges them (Dao et al., Flash-Decoding).
+constexpr int kAttnTargetBlocks = 264;  // two blocks per SM on an H100/H200 (132 SMs)
+constexpr int kAttnMaxSplits = 16;
+int attention_splits(int T, int Hq);
+struct AttentionScratch {
+  float* partial = nullptr;  // [attention_scratch_floats(D)]: (m, l, acc[D]) per (token, head, split)
+  int* counters = nullptr;   // [kAttnTargetBlocks], zero before the first launch; launches leave them 0
+};
+size_t attention_scratch_floats(int head_dim);
+// With an empty scratch ({}) every (token, head) gets one block: S = 1.
 void attention(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, const StepMeta& m,
-               const KvLayout& kv, bf16_t* out, int T, int Hq, cudaStream_t s);
+               const KvLayout& kv, bf16_t* out, const AttentionScratch& scratch, int T, int Hq,
+               cudaStream_t s);
 
 // out[T, I] = silu(gu[:, :I]) * gu[:, I:]   (gu [T, 2I]: gate rows then up rows)
 void silu_mul(const bf16_t* gu, bf16_t* out, int T, int I, cudaStream_t s);

@@ -41,8 +41,9 @@ class CudaRuntime final : public Runtime {
     LLMI_REQUIRE(cfg_.head_dim % 32 == 0 && cfg_.head_dim <= 256,
                  "cuda runtime: head dim " << cfg_.head_dim
                                            << " unsupported (need a multiple of 32, at most 256)");
-    LLMI_REQUIRE(cfg_.hidden <= 8192, "cuda runtime: hidden size " << cfg_.hidden
-                                                                   << " above 8192 unsupported");
+    LLMI_REQUIRE(cfg_.hidden <= 8192 && cfg_.hidden % 8 == 0,
+                 "cuda runtime: hidden size " << cfg_.hidden
+                                              << " unsupported (need a multiple of 8, at most 8192)");
     LLMI_REQUIRE(has_cuda_device(), "cuda runtime: no CUDA device available");
     LLMI_CUDA_CHECK(cudaSetDevice(opt.device));
     LLMI_REQUIRE(opt.max_seqs > 0 && opt.max_step_tokens > 0,
@@ -234,6 +235,10 @@ class CudaRuntime final : public Runtime {
     act_ = DeviceBuffer<bf16_t>(T * I);
     hidden32_ = DeviceBuffer<float>(T * H);
     logits_ = DeviceBuffer<float>(T * V);
+    attn_partial_ = DeviceBuffer<float>(kernels::attention_scratch_floats(cfg_.head_dim));
+    attn_counters_ = DeviceBuffer<int>(kernels::kAttnTargetBlocks);
+    LLMI_CUDA_CHECK(cudaMemset(attn_counters_.data(), 0, attn_counters_.size() * sizeof(int)));
+    LLMI_CUDA_CHECK(cudaDeviceSynchronize());  // stream_ does not wait on the legacy stream
     // Metadata: 4 ints per token, 4 per chunk, 1 per output row, then the mask bytes.
     mask_cap_ = std::min<size_t>(T * T, size_t(16) << 20);
     meta_cap_ = (4 * T + 4 * size_t(opt_.max_seqs) + T) * sizeof(int) + mask_cap_;
@@ -314,7 +319,8 @@ class CudaRuntime final : public Runtime {
       gemm(h_.data(), w.wqkv, qkv_.data(), T, Q + 2 * KV, H);
       kernels::rope_append(qkv_.data(), w.bqkv, m, q_.data(), kc, vc, kv_, T, cfg_.heads,
                            float(cfg_.rope_theta), stream_);
-      kernels::attention(q_.data(), kc, vc, m, kv_, att_.data(), T, cfg_.heads, stream_);
+      kernels::attention(q_.data(), kc, vc, m, kv_, att_.data(),
+                         {attn_partial_.data(), attn_counters_.data()}, T, cfg_.heads, stream_);
       gemm(att_.data(), w.wo, o_.data(), T, H, Q);
       kernels::add_rmsnorm(x_.data(), o_.data(), w.bo, w.mlp_norm, h_.data(), nullptr, nullptr, T,
                            H, eps, stream_);
@@ -355,7 +361,8 @@ class CudaRuntime final : public Runtime {
   std::vector<LayerPtrs> layers_;
   kernels::KvLayout kv_{};
   DeviceBuffer<bf16_t> k_cache_, v_cache_, h_, qkv_, q_, att_, o_, gu_, act_;
-  DeviceBuffer<float> x_, hidden32_, logits_;
+  DeviceBuffer<float> x_, hidden32_, logits_, attn_partial_;  // attention split-K scratch
+  DeviceBuffer<int> attn_counters_;
   DeviceBuffer<char> meta_dev_;
   char* meta_host_ = nullptr;
   size_t meta_cap_ = 0, mask_cap_ = 0;

@@ -47,20 +47,30 @@ constexpr double kLogitBound = 3e-2;
 
 }  // namespace
 
-TEST_CASE("attention kernel matches the fp64 reference (prefix + tree mask, GQA)", "[cuda][kernel]") {
-  for (int D : {64, 128}) {
-    const int P = 37, n = 6, Hq = 4, Hkv = 2, ctx = 64, total = P + n;
-    kernels::KvLayout kv{1, ctx, Hkv, D};
-    const auto kc = random_bf16(kv.layer_stride(), 1), vc = random_bf16(kv.layer_stride(), 2);
-    const auto q = random_bf16(size_t(n) * Hq * D, 3);
-    const Mask mask = Mask::tree({-1, 0, 0, 1, 2, 3});
-    // Metadata: one chunk, old_len P, n rows, mask at offset 0.
+TEST_CASE("attention kernel matches the fp64 reference (prefix + tree mask, GQA, split-K)", "[cuda][kernel]") {
+  struct Case {
+    int D, P, n, Hq, Hkv;
+    bool tree;
+  };
+  // Few (token, head) pairs take the split-K path (several blocks per pair, merged by the last);
+  // many take one block each; a single decode row over a long prefix is the batch-1 step.
+  const Case cases[] = {{64, 37, 6, 4, 2, true},   {128, 37, 6, 4, 2, true},
+                        {128, 300, 1, 8, 8, false}, {64, 200, 70, 4, 1, false},
+                        {256, 45, 3, 2, 2, true},   {96, 77, 2, 6, 3, false}};
+  for (const Case& cs : cases) {
+    const int D = cs.D, P = cs.P, n = cs.n, Hq = cs.Hq, Hkv = cs.Hkv, total = P + n, ctx = total + 5;
+    std::vector<int> parents;
+    for (int i = 0; i < n; ++i) parents.push_back(i == 0 ? -1 : (i - 1) / 2);
+    const Mask mask = Mask::tree(parents);
+    kernels::KvLayout kv{2, ctx, Hkv, D};  // sequence 1 of 2: the cache offset matters
+    const auto kc = random_bf16(kv.layer_stride(), 1 + D), vc = random_bf16(kv.layer_stride(), 2 + D);
+    const auto q = random_bf16(size_t(n) * Hq * D, 3 + P);
     std::vector<int> ints;
     for (int i = 0; i < n; ++i) ints.push_back(0);  // tokens (unused)
     for (int i = 0; i < n; ++i) ints.push_back(P + i);  // positions (unused)
     for (int i = 0; i < n; ++i) ints.push_back(0);  // tok_chunk
     for (int i = 0; i < n; ++i) ints.push_back(i);  // tok_row
-    ints.insert(ints.end(), {0, P, n, 0});          // seq, old_len, n_new, mask_off
+    ints.insert(ints.end(), {1, P, n, cs.tree ? 0 : -1});  // seq, old_len, n_new, mask_off
     DeviceBuffer<int> dints(ints);
     std::vector<uint8_t> bits = mask.bits;
     DeviceBuffer<uint8_t> dmask(bits);
@@ -69,47 +79,68 @@ TEST_CASE("attention kernel matches the fp64 reference (prefix + tree mask, GQA)
     m.tok_row = dints.data() + 3 * n, m.seq = dints.data() + 4 * n, m.old_len = m.seq + 1;
     m.n_new = m.seq + 2, m.mask_off = m.seq + 3, m.mask = dmask.data();
     DeviceBuffer<uint16_t> dk(kc), dv(vc), dq(q), dout(size_t(n) * Hq * D);
-    dout.poison();
-    kernels::attention(dq.data(), dk.data(), dv.data(), m, kv, dout.data(), n, Hq, nullptr);
-    LLMI_CUDA_CHECK(cudaDeviceSynchronize());
-    const auto out = dout.to_host();
+    DeviceBuffer<float> partial(kernels::attention_scratch_floats(D));
+    DeviceBuffer<int> counters(std::vector<int>(kernels::kAttnTargetBlocks, 0));
+    const int splits = kernels::attention_splits(n, Hq);
 
     std::vector<double> qd(q.size()), kd(size_t(total) * Hkv * D), vd(kd.size()), ref(q.size());
+    const size_t seq1 = kv.seq_stride();
     for (size_t i = 0; i < q.size(); ++i) qd[i] = llmi::bf16_bits_to_f32(q[i]);
     for (size_t i = 0; i < kd.size(); ++i)
-      kd[i] = llmi::bf16_bits_to_f32(kc[i]), vd[i] = llmi::bf16_bits_to_f32(vc[i]);
+      kd[i] = llmi::bf16_bits_to_f32(kc[seq1 + i]), vd[i] = llmi::bf16_bits_to_f32(vc[seq1 + i]);
     llmi::ref::attention<double>(qd.data(), kd.data(), vd.data(), ref.data(), n, total, Hq, Hkv, D,
-                                 1.0 / std::sqrt(double(D)),
-                                 [&](int i, int j) { return j < P || mask.visible(i, j - P); });
-    std::vector<double> got(out.size());
-    for (size_t i = 0; i < out.size(); ++i) got[i] = llmi::bf16_bits_to_f32(out[i]);
-    const auto cmp = compare(got, ref);
-    INFO("D=" << D << " " << cmp.str());
-    CHECK(cmp.ok(1e-2));  // bf16 output rounding is 2^-9 relative
+                                 1.0 / std::sqrt(double(D)), [&](int i, int j) {
+                                   return j < P || (cs.tree ? mask.visible(i, j - P) : j - P <= i);
+                                 });
+    // Twice split (the arrival counters must be back at 0 after a launch, as graph replays
+    // need), then without scratch: one block per (token, head).
+    for (int rep = 0; rep < 3; ++rep) {
+      dout.poison();
+      const kernels::AttentionScratch scratch =
+          rep < 2 ? kernels::AttentionScratch{partial.data(), counters.data()} : kernels::AttentionScratch{};
+      kernels::attention(dq.data(), dk.data(), dv.data(), m, kv, dout.data(), scratch, n, Hq, nullptr);
+      LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto out = dout.to_host();
+      std::vector<double> got(out.size());
+      for (size_t i = 0; i < out.size(); ++i) got[i] = llmi::bf16_bits_to_f32(out[i]);
+      const auto cmp = compare(got, ref);
+      INFO("D=" << D << " P=" << P << " n=" << n << " Hq=" << Hq << " splits=" << splits
+                << " rep=" << rep << " " << cmp.str());
+      CHECK(cmp.ok(1e-2));  // bf16 output rounding is 2^-9 relative
+    }
+    CHECK(counters.to_host() == std::vector<int>(kernels::kAttnTargetBlocks, 0));
   }
+  CHECK(kernels::attention_splits(1, 32) > 1);     // a batch-1 decode step is split
+  CHECK(kernels::attention_splits(1024, 32) == 1);  // a prefill is not
 }
 
 TEST_CASE("add_rmsnorm kernel matches the fp64 reference", "[cuda][kernel]") {
-  const int T = 5, H = 384;
-  std::vector<float> x(static_cast<size_t>(T * H)), w(static_cast<size_t>(H));
-  for (size_t i = 0; i < x.size(); ++i) x[i] = 2.0f * llmi::uniform01(11, i) - 1.0f;
-  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.5f + llmi::uniform01(12, i);
-  const auto delta = random_bf16(x.size(), 13);
-  DeviceBuffer<float> dx(x), dw(w), d32(x.size());
-  DeviceBuffer<uint16_t> dd(delta), dout(x.size());
-  dout.poison(), d32.poison();
-  kernels::add_rmsnorm(dx.data(), dd.data(), nullptr, dw.data(), dout.data(), d32.data(), nullptr,
-                       T, H, 1e-5f, nullptr);
-  LLMI_CUDA_CHECK(cudaDeviceSynchronize());
-  std::vector<double> sum(x.size()), wd(w.begin(), w.end()), ref(x.size());
-  for (size_t i = 0; i < x.size(); ++i) sum[i] = double(x[i]) + llmi::bf16_bits_to_f32(delta[i]);
-  llmi::ref::rmsnorm<double>(sum.data(), wd.data(), ref.data(), T, H, 1e-5);
-  CHECK(compare(as_double(d32.to_host()), ref).ok(1e-6));
-  CHECK(compare(as_double(dx.to_host()), sum).ok(1e-7));  // the residual stream was updated
-  const auto o = dout.to_host();
-  std::vector<double> ob(o.size());
-  for (size_t i = 0; i < o.size(); ++i) ob[i] = llmi::bf16_bits_to_f32(o[i]);
-  CHECK(compare(ob, ref).ok(5e-3));
+  // 384: part of one 8-element chunk per thread; 8192: the largest, every thread two chunks.
+  for (int H : {384, 8192}) {
+    const int T = 5;
+    std::vector<float> x(static_cast<size_t>(T * H)), w(static_cast<size_t>(H));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = 2.0f * llmi::uniform01(11, i) - 1.0f;
+    for (size_t i = 0; i < w.size(); ++i) w[i] = 0.5f + llmi::uniform01(12, i);
+    const auto delta = random_bf16(x.size(), 13);
+    DeviceBuffer<float> dx(x), dw(w), d32(x.size());
+    DeviceBuffer<uint16_t> dd(delta), dout(x.size());
+    dout.poison(), d32.poison();
+    kernels::add_rmsnorm(dx.data(), dd.data(), nullptr, dw.data(), dout.data(), d32.data(),
+                         nullptr, T, H, 1e-5f, nullptr);
+    LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<double> sum(x.size()), wd(w.begin(), w.end()), ref(x.size());
+    for (size_t i = 0; i < x.size(); ++i) sum[i] = double(x[i]) + llmi::bf16_bits_to_f32(delta[i]);
+    llmi::ref::rmsnorm<double>(sum.data(), wd.data(), ref.data(), T, H, 1e-5);
+    CHECK(compare(as_double(d32.to_host()), ref).ok(1e-6));
+    CHECK(compare(as_double(dx.to_host()), sum).ok(1e-7));  // the residual stream was updated
+    const auto o = dout.to_host();
+    std::vector<double> ob(o.size());
+    for (size_t i = 0; i < o.size(); ++i) ob[i] = llmi::bf16_bits_to_f32(o[i]);
+    CHECK(compare(ob, ref).ok(5e-3));
+  }
+  LLMI_REQUIRE_THROWS_WITH(kernels::add_rmsnorm(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                                nullptr, 1, 100, 1e-5f, nullptr),
+                           "multiple of 8");
 }
 
 TEST_CASE("small-batch GEMV matches the fp64 reference", "[cuda][kernel]") {
