@@ -25,6 +25,11 @@ endif()
 include(${CMAKE_CURRENT_LIST_DIR}/llmi_deps.cmake)
 enable_testing()
 
+# The real trained checkpoint (pycode-19m) that runtime, SARATHI and decoding tests load: shared/
+# beside the repository (as CI and dev machines lay it out), or -DLLMI_PYCODE_DIR=... elsewhere
+# (the GPU check carries a copy). Tests that need it fail loudly when it is missing.
+set(LLMI_PYCODE_DIR "${LLMI_ROOT}/../shared/models/pycode-19m" CACHE PATH "pycode-19m checkpoint")
+
 # CTest treats this exit code as "skipped": GPU tests use it when there is no CUDA device.
 set(LLMI_SKIP_RETURN_CODE 77)
 
