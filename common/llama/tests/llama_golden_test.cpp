@@ -61,11 +61,37 @@ TEST_CASE("CPU fp32 forward reproduces golden_greedy.json", "[golden]") {
   }
   StepOutput out = rt->step(prefill);
 
-  // Top-5 logit values. Measured here: |ours - reference| is up to 4.1e-3 (median ~1e-3) on
+  // The same top-5 logits recomputed by Hugging Face transformers 5.17 in float32 on the CPU
+  // (exact fp32 GEMMs) from this checkpoint, by tools/hf_reference_check.py on the lent H100
+  // machine, 2026-11-27, rounded to 1e-5. That run also found golden_greedy.json's values
+  // 4.09e-3 away from transformers' own CPU fp32 result (and 4.10e-3 from its CUDA fp32 result
+  // with TF32 off, which agrees with the CPU to 9.5e-6): the file's values carry that much error
+  // of their own, so the 1e-3 bound is checked against this exact-fp32 recomputation.
+  const double hf_cpu_fp32_top5[8][5] = {
+    {11.94455, 9.09317, 8.20889, 8.10644, 7.37988},
+    {6.78275, 6.61635, 6.57136, 6.24333, 6.10756},
+    {9.25879, 8.66687, 8.64838, 8.18423, 8.12498},
+    {9.61202, 9.38639, 9.27591, 8.82068, 8.40610},
+    {12.08268, 9.61500, 9.33423, 8.64028, 8.08918},
+    {8.95671, 8.74111, 7.87233, 7.54446, 7.23640},
+    {9.22005, 8.68158, 7.48489, 7.44854, 7.28369},
+    {11.93504, 11.39135, 10.89886, 10.06131, 9.63576}};
+  double worst_hf = 0;
+  for (size_t i = 0; i < cases.size(); ++i)
+    for (int k = 0; k < 5; ++k) {
+      const double err = std::fabs(out.row_logits(int(i), 0)[cases[i].top5_ids[size_t(k)]] -
+                                   hf_cpu_fp32_top5[i][k]);
+      worst_hf = std::max(worst_hf, err);
+      INFO("case " << i << " top-5 rank " << k << " |ours - transformers fp32| = " << err);
+      CHECK(err < 1e-3);
+    }
+  WARN("worst top-5 logit difference from transformers' CPU fp32: " << worst_hf);
+
+  // Top-5 logit values against the golden file. Measured here: |ours - reference| is up to 4.1e-3 (median ~1e-3) on
   // logits of ~10, with random sign, and it does not change when our dot products accumulate
   // in double instead of float (so our fp32 result is stable to < 1e-5): the reference itself
-  // carries ~1e-3 of noise (a GPU fp32 path, e.g. TF32 or a different reduction, is the likely
-  // cause; golden values are also rounded to 1e-4). The bound is therefore 5e-3, i.e. 5e-4
+  // carries ~4e-3 of error (transformers' own fp32 result differs from it by the same 4.1e-3, see
+  // above; golden values are also rounded to 1e-4). The bound here is therefore 5e-3, i.e. 5e-4
   // relative, which still fails on any real defect (a wrong RoPE, norm or GQA mapping moves
   // these logits by > 0.1).
   double worst = 0;
