@@ -10,6 +10,7 @@
 #   GPU_CHECK_FULL=1                        # benchmarks at their default sizes, not --quick
 #   GPU_CHECK_SRC=paged_attention           # configure one directory standalone, not the repo
 #   GPU_CHECK_MEMCHECK='sarathi'            # memcheck only these GPU tests (default: GPU_CHECK_ONLY)
+#   LLMI_GIT_SHA=abc123                     # commit recorded in the JSON where .git is absent
 #
 # Exit status: non-zero if the build, any test, any sanitizer run or any benchmark failed.
 set -uo pipefail
@@ -20,6 +21,9 @@ build=${GPU_CHECK_BUILD:-build/gpu}
 src=${GPU_CHECK_SRC:-.}  # a paper directory alone builds too (it pulls in common/)
 only=${GPU_CHECK_ONLY:-.}
 export NCCL_NVLS_ENABLE=0  # never NVLink multicast: it can take a shared host down
+# The commit for the benchmarks' JSON: a copy without .git (a lent GPU machine) passes it in.
+LLMI_GIT_SHA=${LLMI_GIT_SHA:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
+export LLMI_GIT_SHA
 mkdir -p "$out"
 status=()
 note() { status+=("$(printf '%-44s %s' "$1" "$2")"); }
