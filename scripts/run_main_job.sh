@@ -5,15 +5,18 @@
 # With a GPU the benchmarks measure kernels; without one each runs its CPU parts (simulators,
 # cost models) and says which GPU cases it skipped. Builds first if command 1 has not.
 #   scripts/run_main_job.sh [extra args for every benchmark, e.g. --quick]
+#   LLMI_BUILD_DIR=path scripts/run_main_job.sh   # use an already built tree, build nothing
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 preset=${LLMI_PRESET:-release}
-build=build/$preset
+build=${LLMI_BUILD_DIR:-build/$preset}
 export NCCL_NVLS_ENABLE=0  # never NVLink multicast: it can take a shared host down
 [[ -x /usr/local/cuda/bin/nvcc ]] && export PATH=/usr/local/cuda/bin:$PATH
 
-if [[ ! -f $build/build.ninja ]]; then cmake --preset "$preset"; fi
-cmake --build --preset "$preset" -j "$(nproc)"
+if [[ -z ${LLMI_BUILD_DIR:-} ]]; then
+  if [[ ! -f $build/build.ninja ]]; then cmake --preset "$preset"; fi
+  cmake --build --preset "$preset" -j "$(nproc)"
+fi
 
 mkdir -p results
 ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
