@@ -30,8 +30,9 @@ for exe in $(find "$build" -name '*_bench' -type f -perm -u+x | sort); do
     launch=(mpirun -np "$ngpu" --allow-run-as-root -x NCCL_NVLS_ENABLE "$exe")
   fi
   echo "=== $name: ${launch[*]} $* --json results/$name.json"
+  rm -f "results/$name.json"
   if "${launch[@]}" "$@" --json "results/$name.json"; then
-    jsons+=("results/$name.json")
+    if [[ -f results/$name.json ]]; then jsons+=("results/$name.json"); fi
   else
     failed+=("$name")
   fi
