@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "../../common/llama/kernels/llama_kernels.h"
+#include "llmi/llama/kernels.h"
 #include "llmi/check.h"
 #include "llmi/cpu_ref.h"
 #include "llmi/device_buffer.h"

@@ -2,7 +2,7 @@
 // §4.2): one prefill chunk of P tokens (a fresh sequence) plus B decodes (each at `decode_ctx`
 // cached tokens). The four linear layers run as single cuBLAS GEMMs over all P + B tokens (the
 // fused hybrid batch); attention, RoPE/KV append, RMSNorm and SiLU*up are common/llama's CUDA
-// kernels (kernels/llama_kernels.h), so the timings are those of the runtime's own layer.
+// kernels (llmi/llama/kernels.h), so the timings are those of the runtime's own layer.
 //
 // Timed parts (the split of SARATHI Fig. 3 / Sarathi-Serve Table 2):
 //   linear     QKV [Q+2KV, H], O [H, Q], gate|up [2I, H], down [H, I] GEMMs over T = P + B rows

@@ -1,8 +1,8 @@
-// The runtime's fused kernels (see llama_kernels.h). bf16 in memory, fp32 in registers.
+// The runtime's fused kernels (declared in include/llmi/llama/kernels.h). bf16 in memory, fp32 in registers.
 #include <algorithm>
 #include <cmath>
 
-#include "llama_kernels.h"
+#include "llmi/llama/kernels.h"
 #include "llmi/check.h"
 #include "llmi/dtype.h"
 

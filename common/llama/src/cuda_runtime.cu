@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "../kernels/llama_kernels.h"
+#include "llmi/llama/kernels.h"
 #include "llmi/check.h"
 #include "llmi/device.h"
 #include "llmi/device_buffer.h"

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "../kernels/llama_kernels.h"
+#include "llmi/llama/kernels.h"
 #include "llmi/catch.h"
 #include "llmi/compare.h"
 #include "llmi/cpu_ref.h"
