@@ -98,15 +98,7 @@ struct Run {
         dk(c.k.shape(), p.dtype, llmi::Device::Cuda),
         dv(c.k.shape(), p.dtype, llmi::Device::Cuda),
         lse(size_t(p.total_q()) * p.heads_q) {}
-  BackwardArgs bwd_args() {
-    BackwardArgs a;
-    a.fwd = c.args(out, &lse);
-    a.dout = c.dout.raw();
-    a.dq = dq.raw();
-    a.dk = dk.raw();
-    a.dv = dv.raw();
-    return a;
-  }
+  BackwardArgs bwd_args() { return c.backward_args(out, &lse, dq, dk, dv); }
   // What a backward needs from its forward: out and lse (FA), or P in the workspace (standard).
   void prepare(Kernel k) {
     if (k == Kernel::StandardBwd) launch(Kernel::Standard, nullptr);

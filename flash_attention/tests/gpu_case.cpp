@@ -39,6 +39,17 @@ ForwardArgs DeviceCase::args(llmi::Tensor& out, llmi::DeviceBuffer<float>* lse) 
   return a;
 }
 
+BackwardArgs DeviceCase::backward_args(llmi::Tensor& out, llmi::DeviceBuffer<float>* lse,
+                                       llmi::Tensor& dq, llmi::Tensor& dk, llmi::Tensor& dv) const {
+  BackwardArgs a;
+  a.fwd = args(out, lse);
+  a.dout = dout.raw();
+  a.dq = dq.raw();
+  a.dk = dk.raw();
+  a.dv = dv.raw();
+  return a;
+}
+
 bool Check::ok() const {
   return poisoned == 0 && cmp.nonfinite == 0 && std::isfinite(err) &&
          err <= factor * naive_err + slack;

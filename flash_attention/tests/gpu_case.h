@@ -24,6 +24,9 @@ struct DeviceCase {
   llmi::DeviceBuffer<int> cu_q, cu_k;      // device copies of the offsets
   DeviceCase(const Problem& problem, uint64_t seed);
   ForwardArgs args(llmi::Tensor& out, llmi::DeviceBuffer<float>* lse) const;
+  // The backward's arguments: its forward's out and lse, this case's dout, gradients into dq/dk/dv.
+  BackwardArgs backward_args(llmi::Tensor& out, llmi::DeviceBuffer<float>* lse, llmi::Tensor& dq,
+                             llmi::Tensor& dk, llmi::Tensor& dv) const;
 };
 
 struct Check {

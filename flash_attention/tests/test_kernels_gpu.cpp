@@ -131,13 +131,7 @@ void check_backward(const char* name, const DeviceCase& c, const BackwardRef& re
   dq.poison();
   dk.poison();
   dv.poison();
-  BackwardArgs a;
-  a.fwd = c.args(out, &lse);
-  a.dout = c.dout.raw();
-  a.dq = dq.raw();
-  a.dk = dk.raw();
-  a.dv = dv.raw();
-  run(a);
+  run(c.backward_args(out, &lse, dq, dk, dv));
   LLMI_CUDA_CHECK(cudaDeviceSynchronize());
   for (const Check& ch : check_gradients(c, ref, dq, dk, dv)) {
     INFO(name << " backward " << p.str() << "\n  " << ch.str());

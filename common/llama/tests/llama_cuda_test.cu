@@ -21,6 +21,7 @@
 #include "tiny_model.h"
 
 using namespace llmi::llama;
+using test::chunk;
 using llmi::compare;
 using llmi::DeviceBuffer;
 
@@ -32,14 +33,6 @@ std::vector<uint16_t> random_bf16(size_t n, uint64_t seed) {
   std::vector<uint16_t> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = llmi::f32_to_bf16_bits(2.0f * llmi::uniform01(seed, i) - 1.0f);
   return v;
-}
-
-SeqChunk chunk(int seq, std::vector<int> toks, Rows rows = Rows::Last) {
-  SeqChunk c;
-  c.seq_id = seq;
-  c.tokens = std::move(toks);
-  c.rows = rows;
-  return c;
 }
 
 // bf16 weights and activations: logits agree with fp32 to about 1% (relative L2).

@@ -8,16 +8,9 @@
 using namespace llmi::llama;
 using test::rel_max_err;
 using test::tokens;
+using test::chunk;
 
 namespace {
-
-SeqChunk chunk(int seq, std::vector<int> toks, Rows rows = Rows::Last) {
-  SeqChunk c;
-  c.seq_id = seq;
-  c.tokens = std::move(toks);
-  c.rows = rows;
-  return c;
-}
 
 std::unique_ptr<Runtime> tiny_runtime(bool bias = false) {
   RuntimeOptions o;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "llmi/llama/runtime.h"
 #include "llmi/llama/weights.h"
 
 namespace llmi::llama::test {
@@ -25,6 +26,15 @@ inline std::vector<int> tokens(int n, int salt = 0, int vocab = 96) {
   std::vector<int> t(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) t[size_t(i)] = (i * 37 + salt * 11 + 5) % vocab;
   return t;
+}
+
+// One sequence's share of a step: `toks` as new tokens, logits for `rows`.
+inline SeqChunk chunk(int seq, std::vector<int> toks, Rows rows = Rows::Last) {
+  SeqChunk c;
+  c.seq_id = seq;
+  c.tokens = std::move(toks);
+  c.rows = rows;
+  return c;
 }
 
 // max |a - b| / max |b|
