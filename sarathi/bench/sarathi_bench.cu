@@ -8,7 +8,8 @@
 // 2. serving (CPU): the four schedulers on a cost model -- measured per-layer linear times when
 //    the GPU section ran, else the shared H100 anchors -- throughput, TTFT/TBT, capacity under
 //    TBT SLOs, pipeline bubbles (bench/serving_cases.cpp).
-// 3. --e2e (GPU): the engine on common/llama's CUDA runtime, every scheduler (bench/e2e_cases.cu).
+// 3. --e2e (GPU): the engine on common/llama's CUDA runtime, every scheduler, offline, at one
+//    Poisson load and at its capacity under a TBT SLO (bench/e2e_cases.cu).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -37,8 +38,22 @@ int main(int argc, char** argv) {
                  "take the per-layer linear table from an earlier run's --json (GPU rows)")
       ->check(CLI::ExistingFile);
   app.add_flag("--e2e", e2e, "GPU end-to-end serving on the CUDA runtime (random weights)");
-  app.add_option("--e2e-requests", bc.e2e_requests, "requests of the --e2e run")
-      ->check(CLI::Range(1, 4096));
+  app.add_option("--e2e-requests", bc.e2e_requests, "requests per --e2e serving trial")
+      ->check(CLI::Range(4, 4096));
+  app.add_option("--e2e-steps", bc.e2e_steps, "--e2e capacity bisection steps (trials)")
+      ->check(CLI::Range(1, 12));
+  app.add_option("--e2e-slo-factor", bc.e2e_slo_factor,
+                 "--e2e P99 TBT SLO in decode steps (5 = Sarathi-Serve's strict)")
+      ->check(CLI::Range(1.0, 100.0));
+  app.add_option("--e2e-delay-factor", bc.e2e_delay_factor,
+                 "--e2e median scheduling delay bound in offline service times")
+      ->check(CLI::Range(0.1, 100.0));
+  app.add_option("--e2e-load", bc.e2e_load, "--e2e fixed load as a fraction of the offline rate")
+      ->check(CLI::Range(0.05, 2.0));
+  app.add_option("--e2e-schedulers", bc.e2e_schedulers,
+                 "--e2e schedulers, comma-separated (default: all four)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(scheduler_names()));
   CLI11_PARSE(app, argc, argv);
   bc.models = model == "all" ? std::vector<std::string>{"llama2-7b", "llama2-13b"}
                              : std::vector<std::string>{model};

@@ -37,7 +37,7 @@ SchedulerFactory factory(const std::string& name, const ModelShape& m, int budge
 }
 
 void add_result(llmi::bench::Report& report, const std::string& name, const nlohmann::json& params,
-                const SimResult& r, const nlohmann::json& extra = nlohmann::json::object()) {
+                const ServingResult& r, const nlohmann::json& extra = nlohmann::json::object()) {
   llmi::bench::Result res;
   res.name = name;
   res.params = params;
@@ -98,7 +98,7 @@ void run_serving(const CostModel& cost, const BenchConfig& bc, const llmi::bench
   const auto reqs = make_workload(w);
   for (const auto& n : names) {
     auto s = factory(n, m, 512)();
-    const SimResult r = simulate(*s, cost, reqs);
+    const ServingResult r = simulate(*s, cost, reqs);
     std::printf("%-14s %10.0f %8.2fs %8.2fs %7.0fms %7.0fms %7d\n", n.c_str(), r.throughput_tok_s,
                 r.ttft_p50_s, r.ttft_p99_s, r.tbt_p50_s * 1e3, r.tbt_p99_s * 1e3, r.preemptions);
     add_result(report, m.name + "/serve " + n, {{"model", m.name}, {"qps", w.qps}}, r);
@@ -114,9 +114,9 @@ void run_serving(const CostModel& cost, const BenchConfig& bc, const llmi::bench
                 "max QPS", "tok/s", "TTFT p50", "TBT p99");
     std::map<std::string, CapacityResult> cap;
     for (const auto& n : names) {
-      cap[n] = capacity_search(factory(n, m, budget), cost, w, slo, 0.02, 20.0,
-                               opt.quick ? 5 : bc.capacity_steps);
-      const SimResult& r = cap[n].at_capacity;
+      cap[n] = capacity_search(simulation_trial(factory(n, m, budget), cost, w), Slo{slo}, 0.02,
+                               20.0, opt.quick ? 5 : bc.capacity_steps);
+      const ServingResult& r = cap[n].at_capacity;
       std::printf("%-14s %9.2f %10.0f %8.2fs %7.0fms\n", n.c_str(), cap[n].qps,
                   r.throughput_tok_s, r.ttft_p50_s, r.tbt_p99_s * 1e3);
       add_result(report, m.name + "/capacity " + slo_name + " " + n,

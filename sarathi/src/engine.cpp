@@ -1,6 +1,5 @@
 #include "sarathi/engine.h"
 
-#include <algorithm>
 #include <chrono>
 
 #include "llmi/check.h"
@@ -11,23 +10,24 @@ namespace sarathi {
 using llmi::llama::Rows;
 using llmi::llama::SeqChunk;
 
-std::map<int, std::vector<int>> run_engine(llmi::llama::Runtime& rt, Scheduler& sched,
-                                           const std::vector<EngineRequest>& reqs,
-                                           EngineStats* stats, const StepObserver& observe) {
+EngineResult run_engine(llmi::llama::Runtime& rt, Scheduler& sched,
+                        const std::vector<EngineRequest>& reqs, const StepObserver& observe) {
   LLMI_REQUIRE(sched.config().max_batch_seqs <= rt.max_seqs(),
                "engine: scheduler runs up to " << sched.config().max_batch_seqs
                                                << " sequences but the runtime has "
                                                << rt.max_seqs() << " KV slots");
   std::map<int, const EngineRequest*> by_id;
-  std::map<int, std::vector<int>> out;
+  std::vector<RequestSpec> specs;
+  EngineResult res;
   for (const EngineRequest& r : reqs) {
     LLMI_REQUIRE(int(r.prompt.size()) + r.output_len - 1 <= rt.max_context(),
                  "engine: request " << r.id << " does not fit the runtime's context of "
                                     << rt.max_context());
-    sched.add({r.id, 0.0, int(r.prompt.size()), r.output_len});
+    specs.push_back({r.id, r.arrival_s, int(r.prompt.size()), r.output_len});
     by_id[r.id] = &r;
-    out[r.id] = {};
+    res.tokens[r.id] = {};
   }
+  auto& out = res.tokens;
   // Runtime KV slot of each running request; free slots are reused.
   std::map<int, int> slot;
   std::vector<int> free_slots;
@@ -40,12 +40,9 @@ std::map<int, std::vector<int>> run_engine(llmi::llama::Runtime& rt, Scheduler& 
     slot.erase(it);
   };
 
-  EngineStats st;
-  while (sched.has_work()) {
-    const Batch b = sched.schedule();
-    LLMI_REQUIRE(!b.empty(), "engine: " << sched.name() << " scheduled nothing with work left");
+  // One batch = one Runtime::step; its duration is the step's wall time.
+  auto run = [&](const Batch& b) {
     for (int id : b.preempted) release(id);  // recompute preemption drops the cache
-    st.preemptions += int(b.preempted.size());
     std::vector<SeqChunk> step;
     for (const ScheduledChunk& c : b.chunks) {
       if (!slot.count(c.req)) {
@@ -75,16 +72,34 @@ std::map<int, std::vector<int>> run_engine(llmi::llama::Runtime& rt, Scheduler& 
       if (b.chunks[i].emits)
         out[b.chunks[i].req].push_back(
             llmi::llama::argmax(o.row_logits(int(i), 0), o.vocab));
-    sched.complete(b);
+    return secs;
+  };
+  auto completed = [&](const Batch& b, double start_s, double secs) {
     for (const ScheduledChunk& c : b.chunks)
       if (sched.state(c.req).phase == Phase::Finished) release(c.req);
-    st.steps++;
-    st.max_batch_tokens = std::max(st.max_batch_tokens, b.num_tokens());
-    st.max_batch_seqs = std::max(st.max_batch_seqs, int(b.chunks.size()));
-    if (observe) observe(b, secs);
+    if (observe) observe(b, start_s, secs);
+  };
+  res.serving = serve(sched, specs, run, completed);
+  return res;
+}
+
+std::vector<EngineRequest> engine_requests(const std::vector<RequestSpec>& specs, int vocab) {
+  LLMI_REQUIRE(vocab > 0, "engine_requests: vocab must be positive");
+  std::vector<EngineRequest> out;
+  for (const RequestSpec& r : specs) {
+    EngineRequest e{r.id, std::vector<int>(size_t(r.prompt_len)), r.output_len, r.arrival_s};
+    for (int i = 0; i < r.prompt_len; ++i) e.prompt[size_t(i)] = synthetic_token(r.id, i, vocab);
+    out.push_back(std::move(e));
   }
-  if (stats) *stats = st;
   return out;
+}
+
+Trial engine_trial(llmi::llama::Runtime& rt, SchedulerFactory make, WorkloadConfig w) {
+  return [&rt, make = std::move(make), w](double qps) mutable {
+    w.qps = qps;
+    auto s = make();
+    return run_engine(rt, *s, engine_requests(make_workload(w), rt.config().vocab_size)).serving;
+  };
 }
 
 }  // namespace sarathi

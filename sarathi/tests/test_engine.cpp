@@ -1,50 +1,19 @@
 // The real Llama runtime (CPU fp32, pycode-19m) under every scheduler: chunked prefill of any
 // chunk size gives the logits of an unchunked prefill, and batched, chunked, preempted serving
 // produces exactly the tokens of unbatched greedy decoding.
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "llmi/catch.h"
-#include "llmi/check.h"
 #include "llmi/llama/cpu_runtime.h"
-#include "llmi/llama/generate.h"
-#include "llmi/llama/tokenizer.h"
+#include "pycode_engine.h"
 #include "sarathi/engine.h"
 
 using namespace sarathi;
+using namespace sarathi::test;
 using namespace llmi::llama;
 
 namespace {
-
-std::string pycode_dir() {
-  const std::string dir = LLMI_PYCODE_DIR;
-  struct stat st {};
-  LLMI_REQUIRE(::stat((dir + "/config.json").c_str(), &st) == 0,
-               "pycode-19m not found at " << dir << " (shared/ must sit beside the repository)");
-  return dir;
-}
-
-std::shared_ptr<const HostWeights> pycode() {
-  static auto w = std::make_shared<const HostWeights>(load_weights(pycode_dir()));
-  return w;
-}
-
-std::vector<std::vector<int>> prompts() {
-  const Tokenizer tok = Tokenizer::from_file(pycode_dir() + "/tokenizer.json");
-  const std::vector<std::string> texts = {
-      "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    if n < 2:\n",
-      "import os\n",
-      "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push(self, x):\n"
-      "        self.items.append(x)\n\n    def pop(self):\n",
-      "x",
-      "for i in range(10):\n    if i % 2 == 0:\n        print(i)\n    else:\n",
-  };
-  std::vector<std::vector<int>> out;
-  for (const auto& t : texts) out.push_back(tok.encode(t));
-  return out;
-}
 
 double rel_max_err(const std::vector<float>& a, const std::vector<float>& b) {
   double num = 0, den = 0;
@@ -99,37 +68,32 @@ TEST_CASE("every scheduler reproduces unbatched greedy decoding on the CPU runti
   int peak_sum = 0;
   for (size_t i = 0; i < ps.size(); ++i) {
     reqs.push_back({int(i), ps[i], outputs[i]});
-    GenerateOptions g;
-    g.max_new_tokens = outputs[i], g.stop_at_eos = false;
-    expected[int(i)] = generate(*rt, ps[i], g).tokens;
+    expected[int(i)] = greedy(*rt, ps[i], outputs[i]);
     peak_sum += int(ps[i].size()) + outputs[i];
   }
 
-  SchedulerConfig c;
-  c.max_batch_seqs = 3, c.token_budget = 16, c.chunk_size = 9, c.block_size = 4;
+  const SchedulerConfig c = tight_config();
   // Room for the largest request but well under the three running at once: forces preemption.
-  c.kv_blocks = 20;
   REQUIRE(c.kv_blocks * c.block_size < peak_sum);
   int preemptions = 0;
   for (const std::string& name : scheduler_names()) {
     INFO("scheduler " << name);
     auto s = make_scheduler(name, c);
-    EngineStats st;
     int hybrid_steps = 0;  // steps whose one runtime call fused prefill tokens with decodes
-    const auto got = run_engine(*rt, *s, reqs, &st, [&](const Batch& b, double) {
+    const EngineResult got = run_engine(*rt, *s, reqs, [&](const Batch& b, double, double) {
       hybrid_steps += b.prefill_tokens > 0 && b.decode_tokens > 0;
     });
     for (const auto& [id, toks] : expected) {
       INFO("request " << id);
-      CHECK(got.at(id) == toks);
+      CHECK(got.tokens.at(id) == toks);
     }
-    CHECK(st.max_batch_seqs > 1);  // it really batched
+    CHECK(got.serving.max_batch_seqs > 1);  // it really batched
     // vLLM never mixes prefills with decodes; the other three piggyback decodes on prefills.
     if (name == "vllm")
       CHECK(hybrid_steps == 0);
     else
       CHECK(hybrid_steps > 0);
-    preemptions += st.preemptions;
+    preemptions += got.serving.preemptions;
   }
   CHECK(preemptions > 0);  // and the recompute path ran
 }

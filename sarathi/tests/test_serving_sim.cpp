@@ -68,10 +68,10 @@ TEST_CASE("simulation: every token is accounted for; stall-free batching bounds 
   const auto reqs = make_workload(small_workload(3.0));
   long out_tokens = 0;
   for (const auto& r : reqs) out_tokens += r.output_len;
-  std::map<std::string, SimResult> res;
+  std::map<std::string, ServingResult> res;
   for (const std::string& name : scheduler_names()) {
     auto s = make_scheduler(name, serving_config());
-    const SimResult r = simulate(*s, cm, reqs);
+    const ServingResult r = simulate(*s, cm, reqs);
     INFO(name);
     CHECK(r.throughput_tok_s * r.makespan_s == Approx(double(out_tokens)));
     CHECK(r.ttft_p50_s > 0);
@@ -94,14 +94,15 @@ TEST_CASE("capacity search finds the largest QPS meeting the TBT SLO", "[sim][ca
   auto make = [&] { return make_scheduler("sarathi-serve", c); };
   WorkloadConfig w = small_workload(1);
   const double slo = 0.1;
-  const CapacityResult cap = capacity_search(make, cm, w, slo, 0.25, 16, 6);
+  const CapacityResult cap =
+      capacity_search(simulation_trial(make, cm, w), Slo{slo}, 0.25, 16, 6);
   REQUIRE(cap.qps > 0.25);
   CHECK(cap.at_capacity.tbt_p99_s <= slo);
   CHECK(cap.at_capacity.sched_delay_p50_s <= 2.0);
   // Well above capacity the SLO fails (a run at 2x the found QPS).
   w.qps = 2 * cap.qps;
   auto s = make();
-  const SimResult over = simulate(*s, cm, make_workload(w));
+  const ServingResult over = simulate(*s, cm, make_workload(w));
   CHECK((over.tbt_p99_s > slo || over.sched_delay_p50_s > 2.0));
 }
 

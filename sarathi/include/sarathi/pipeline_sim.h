@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "sarathi/cost_model.h"
-#include "sarathi/serving_sim.h"
+#include "sarathi/scheduler.h"
 
 namespace sarathi {
 

@@ -11,7 +11,7 @@ namespace sarathi {
 
 struct RequestSpec {
   int id = 0;
-  double arrival_s = 0;  // arrival time (serving simulation); the engine ignores it
+  double arrival_s = 0;  // seconds; the serving loop hides the request until then
   int prompt_len = 0;    // tokens
   int output_len = 0;    // tokens to generate (>= 1)
 };

@@ -16,6 +16,7 @@
 // goes back to the head of the waiting queue so it is never starved.
 #pragma once
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -135,5 +136,7 @@ class SarathiServe : public Scheduler {
 // "vllm", "orca", "sarathi", "sarathi-serve"; throws for anything else.
 std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const SchedulerConfig& c);
 std::vector<std::string> scheduler_names();
+// Makes a fresh scheduler (a serving trial, a pipeline group): schedulers keep request state.
+using SchedulerFactory = std::function<std::unique_ptr<Scheduler>()>;
 
 }  // namespace sarathi
