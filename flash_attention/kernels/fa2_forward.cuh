@@ -19,7 +19,12 @@
 //   pack_gqa    rows of a tile are (token, query head) pairs of one kv head, so a decode step
 //               of 1 token x 4 query heads fills 4 rows of one tile instead of 4 tiles
 //   num_splits  > 1: each block covers a slice of the key range and writes an fp32 partial O
-//               and its lse, merged by split_kv_combine (Flash-Decoding)
+//               and its lse, for a logsumexp merge (Flash-Decoding)
+// fa2_forward sets pack_gqa = false and num_splits = 1: decode now has its own kernel
+// (flash_decode.cu). The two options stay until a prefill run shows that removing them costs
+// nothing: without them ptxas allocated this kernel's registers differently (d = 128 spills
+// 104/104 bytes instead of 84/116), and the H200 quick run of 2026-12-02 measured the forward
+// 2-5% slower at seq 512-2048 while the untouched kernels matched to 1%.
 #pragma once
 #include <cfloat>
 

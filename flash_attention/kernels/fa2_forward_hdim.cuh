@@ -1,5 +1,5 @@
-// Instantiates the FA2 forward kernel for one head dim (bf16 and fp16, prefill and decode
-// tiles); included by fa2_forward_hdim{64,128,256}.cu.
+// Instantiates the FA2 forward kernel for one head dim (bf16 and fp16); included by
+// fa2_forward_hdim{64,128,256}.cu.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -10,25 +10,16 @@
 
 namespace flash {
 
-template <typename T, int kD>
-void run_fa2_forward_typed(const Fa2FwdParams& p, bool decode_tile, int grid_y, int batch,
-                           cudaStream_t stream) {
-  constexpr TileShape pre = fa2_prefill_tile(kD), dec = fa2_decode_tile(kD);
-  if (decode_tile)
-    launch_fa2_forward<Fa2FwdTraits<T, kD, dec.block_m, dec.block_n, dec.warps>>(p, grid_y, batch,
-                                                                               stream);
-  else
-    launch_fa2_forward<Fa2FwdTraits<T, kD, pre.block_m, pre.block_n, pre.warps>>(p, grid_y, batch,
-                                                                               stream);
-}
-
 template <int kD>
-void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, bool decode_tile, int grid_y,
-                          int batch, cudaStream_t stream) {
+void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, int batch,
+                          cudaStream_t stream) {
+  constexpr TileShape t = fa2_prefill_tile(kD);
   if (dtype == llmi::DType::BF16)
-    run_fa2_forward_typed<__nv_bfloat16, kD>(p, decode_tile, grid_y, batch, stream);
+    launch_fa2_forward<Fa2FwdTraits<__nv_bfloat16, kD, t.block_m, t.block_n, t.warps>>(
+        p, p.heads_q, batch, stream);
   else
-    run_fa2_forward_typed<__half, kD>(p, decode_tile, grid_y, batch, stream);
+    launch_fa2_forward<Fa2FwdTraits<__half, kD, t.block_m, t.block_n, t.warps>>(
+        p, p.heads_q, batch, stream);
 }
 
 }  // namespace flash

@@ -21,9 +21,9 @@ struct Fa2FwdParams {
   int heads_q, heads_kv, group;  // group = heads_q / heads_kv
   float scale_log2;          // softmax scale * log2(e): exponentials are taken base 2
   bool causal;
-  bool pack_gqa;
+  bool pack_gqa;             // fa2_forward: false (see fa2_forward.cuh)
   int num_m_blocks;          // query-row blocks of the longest sequence
-  int num_splits;
+  int num_splits;            // fa2_forward: 1
 };
 
 struct TileShape {
@@ -35,17 +35,8 @@ struct TileShape {
 constexpr TileShape fa2_prefill_tile(int head_dim) {
   return head_dim == 256 ? TileShape{64, 64, 4} : TileShape{128, 64, 4};
 }
-// Decode tiles: one warp, 16 rows (a few packed query heads x tokens), so little tensor-core
-// work is wasted on empty rows; small shared memory lets 3 blocks share an SM.
-constexpr TileShape fa2_decode_tile(int) { return TileShape{16, 64, 1}; }
 
 template <int kD>
-void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, bool decode_tile, int grid_y,
-                          int batch, cudaStream_t stream);
-
-// out[t, h] = sum_s exp(lse_s - lse) out_partial[s, t, h], lse = log sum_s exp(lse_s).
-void split_kv_combine(const float* out_partial, const float* lse_partial, int num_splits,
-                      int total_q, int heads_q, int head_dim, llmi::DType dtype, void* out,
-                      float* lse, cudaStream_t stream);
+void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, int batch, cudaStream_t stream);
 
 }  // namespace flash

@@ -77,6 +77,12 @@ __device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool v
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n"); }
+// Waits until at most kPending of this thread's most recent commit groups are still in flight
+// (a multistage pipeline keeps the newest stages loading while it computes on the oldest).
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
 
 // A [rows][kCols] tile of 16-bit elements in shared memory, swizzled so that ldmatrix's 8 row
 // reads of 16 bytes hit 8 different bank groups: 16-byte chunk c of row r lives at chunk

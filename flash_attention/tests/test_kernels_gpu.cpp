@@ -96,6 +96,14 @@ TEST_CASE("Flash-Decoding (split-KV, packed GQA) matches the reference") {
   // Decode proper: one query per sequence against a long cache, 8 query heads per kv head.
   ps.push_back(fixed_length_problem(DType::BF16, 2, 32, 4, 128, 1, 3000, true));
   ps.push_back(fixed_length_problem(DType::F16, 1, 8, 8, 128, 3, 1000, true));
+  // The benchmark's head layout (4 query heads per kv head), long enough that every warp of
+  // every split streams several key tiles; and a varlen batch whose middle sequence has a
+  // single key tile and whose last has none (output 0, lse -inf).
+  ps.push_back(fixed_length_problem(DType::BF16, 1, 32, 8, 128, 1, 20000, true));
+  Problem varlen = fixed_length_problem(DType::BF16, 3, 16, 2, 128, 0, 0, true);
+  varlen.cu_seqlens_q = cumulative_offsets({1, 2, 1});
+  varlen.cu_seqlens_k = cumulative_offsets({5000, 17, 0});
+  ps.push_back(varlen);
   for (int splits : {0, 1, 3, 16}) {
     INFO("num_splits=" << splits);
     check_forward_kernel("decode",

@@ -82,20 +82,22 @@ TEST_CASE("FLOPs are counted as FlashAttention's benchmarks count them") {
   CHECK(standard_attention_scratch_bytes(p) == 2.0 * 2 * 16 * 8192.0 * 8192 * 2);
 }
 
-TEST_CASE("Flash-Decoding splits only when the unsplit grid leaves the GPU idle") {
-  // Batch 1, 8 kv heads on 132 SMs x 3 blocks: 8 tiles. The fewest splits within 85% of the
-  // best wave efficiency: ceil(0.85 * 396 / 8) = 43.
-  CHECK(choose_num_splits(8, 396, 2048) == 43);
-  // A full machine is not split.
-  CHECK(choose_num_splits(400, 396, 2048) == 1);
-  // Never more splits than key blocks.
-  CHECK(choose_num_splits(8, 396, 5) == 5);
-  // The choice always gives a wave efficiency within 85% of the best.
+TEST_CASE("Flash-Decoding splits the keys to fill one wave of thread blocks") {
+  // Batch 1, 8 kv heads on 132 SMs x 1 block: 16 splits, 128 blocks in one wave.
+  CHECK(choose_num_splits(8, 132, 2048) == 16);
+  // A full machine is not split, nor one that a second wave would be needed to fill.
+  CHECK(choose_num_splits(132, 132, 2048) == 1);
+  CHECK(choose_num_splits(100, 132, 2048) == 1);
+  CHECK(choose_num_splits(400, 132, 2048) == 1);
+  // Never more splits than the keys allow.
+  CHECK(choose_num_splits(8, 132, 5) == 5);
+  // Always one wave: tiles x splits never exceeds the slots unless a tile alone does.
   for (int tiles : {1, 3, 8, 17, 64, 200})
-    for (int blocks : {1, 7, 64, 4096}) {
-      const int n = choose_num_splits(tiles, 396, blocks);
+    for (int max_splits : {1, 7, 64, 4096}) {
+      const int n = choose_num_splits(tiles, 132, max_splits);
       REQUIRE(n >= 1);
-      REQUIRE(n <= std::max(1, std::min(blocks, 396)));
+      REQUIRE(n <= max_splits);
+      REQUIRE((n == 1 || tiles * n <= 132));
     }
-  LLMI_REQUIRE_THROWS_WITH(choose_num_splits(0, 396, 10), "positive sizes");
+  LLMI_REQUIRE_THROWS_WITH(choose_num_splits(0, 132, 10), "positive sizes");
 }

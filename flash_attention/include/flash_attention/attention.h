@@ -10,8 +10,9 @@
 //   fa2_backward                FlashAttention-2's backward (Algorithm 2: parallel over key
 //                               blocks, dQ accumulated atomically), on tensor cores for
 //                               d = 64/128; d = 256 runs the same grid on fp32 tiles
-//   flash_decode                Flash-Decoding: the FA2 kernel with the key range split across
-//                               thread blocks and a logsumexp merge (split_kv_combine.cu)
+//   flash_decode                Flash-Decoding: split-KV decode on tensor cores, the key range
+//                               split across thread blocks and warps, merged by logsumexp in the
+//                               same kernel (flash_decode.cu)
 //
 // Layouts are those of problem.h; all pointers are device pointers; every call validates the
 // Problem first and throws llmi::Error naming what is unsupported.
@@ -46,9 +47,14 @@ class Workspace {
  public:
   void* get(size_t bytes);
   size_t bytes() const { return buf_.bytes(); }
+  // n counters that are 0 when handed out; a kernel that uses them leaves them 0 when it ends
+  // (flash_decode's per-tile arrival counts). Separate from get()'s memory, which other kernels
+  // overwrite.
+  int* counters(size_t n);
 
  private:
   llmi::DeviceBuffer<unsigned char> buf_;
+  llmi::DeviceBuffer<int> counters_;
 };
 
 // Baseline. Needs equal lengths across the batch (the cuBLAS batched GEMMs see one shape);
@@ -69,8 +75,11 @@ void fa2_forward(const Problem& p, const ForwardArgs& a, cudaStream_t stream = n
 void fa2_backward(const Problem& p, const BackwardArgs& a, Workspace& ws,
                   cudaStream_t stream = nullptr);
 
-// num_splits = 0 picks the split count with the heuristic of split_kv.h. Query heads of one kv
-// head are packed into the rows of one tile (FA2's PackGQA), so one query x 4 heads is one tile.
+// num_splits = 0 picks the split count with the heuristic of split_kv.h; a count above the
+// number of key tiles (16 keys at d = 128) is lowered to it. Query heads of one kv head are
+// packed into the rows of one tile (FA2's PackGQA), so one query x 4 heads is one tile. Uses ws
+// for the splits' partial outputs and arrival counters: calls that share a Workspace must not
+// run concurrently.
 void flash_decode(const Problem& p, const ForwardArgs& a, Workspace& ws, int num_splits = 0,
                   cudaStream_t stream = nullptr);
 

@@ -1,0 +1,44 @@
+// Host-side view of the Flash-Decoding kernel (flash_decode.cu): its parameters, and what the
+// split heuristic needs to know about the instantiation a problem runs on.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "llmi/dtype.h"
+
+namespace flash {
+
+struct DecodeParams {
+  const void* q;             // [total_q, heads_q, D]
+  const void* k;             // [total_k, heads_kv, D]
+  const void* v;             // [total_k, heads_kv, D]
+  const int* cu_seqlens_q;   // [batch + 1]
+  const int* cu_seqlens_k;   // [batch + 1]
+  void* out;                 // [total_q, heads_q, D]
+  float* lse;                // [heads_q, total_q]; may be null
+  float* out_partial;        // [num_splits, total_q, heads_q, D]  (num_splits > 1)
+  float* lse_partial;        // [num_splits, heads_q, total_q]     (num_splits > 1)
+  int* tile_counters;        // [batch, heads_kv, num_m_blocks], 0 between calls (num_splits > 1)
+  int total_q;
+  int heads_q, heads_kv, group;  // group = heads_q / heads_kv
+  float scale_log2;          // softmax scale * log2(e): exponentials are taken base 2
+  bool causal;
+  int num_m_blocks;          // 16-row tiles of (token, query head) pairs per kv head
+  int num_splits;            // key-range slices per tile, one thread block each
+};
+
+// Rows of a decode tile: one m16 mma tile of (token, query head) pairs of one kv head.
+constexpr int kDecodeRows = 16;
+
+struct DecodeShape {
+  int block_n;        // keys per pipeline stage (one warp's tile)
+  int warps;          // warps per block, each streaming its own key tiles
+  int blocks_per_sm;  // resident blocks per SM (occupancy, from the CUDA runtime)
+};
+// The shape of the instantiation that runs head_dim / dtype (configures it on first use).
+DecodeShape flash_decode_shape(int head_dim, llmi::DType dtype);
+
+// Grid (num_m_blocks * num_splits, heads_kv, batch).
+void run_flash_decode(const DecodeParams& p, int head_dim, llmi::DType dtype, int batch,
+                      cudaStream_t stream);
+
+}  // namespace flash

@@ -1,0 +1,67 @@
+// Host entry point of Flash-Decoding (flash_decode.cu): validates the Problem, picks the split
+// count and hands the kernel its workspace (the splits' partials and per-tile arrival counters).
+#include <algorithm>
+
+#include <cuda_runtime.h>
+
+#include "../kernels/flash_decode_launch.h"
+#include "flash_attention/attention.h"
+#include "flash_attention/split_kv.h"
+#include "llmi/check.h"
+
+namespace flash {
+
+namespace {
+constexpr float kLog2e = 1.4426950408889634f;
+}  // namespace
+
+void flash_decode(const Problem& pr, const ForwardArgs& a, Workspace& ws, int num_splits,
+                  cudaStream_t stream) {
+  validate(pr);
+  LLMI_REQUIRE(num_splits >= 0, "num_splits must be >= 0 (0 = heuristic), got " << num_splits);
+  LLMI_REQUIRE(a.q && a.k && a.v && a.out && a.cu_seqlens_q && a.cu_seqlens_k,
+               "flash_decode: q, k, v, out and both cu_seqlens must be non-null");
+  if (pr.total_q() == 0) return;
+  DecodeParams p{};
+  p.q = a.q;
+  p.k = a.k;
+  p.v = a.v;
+  p.cu_seqlens_q = a.cu_seqlens_q;
+  p.cu_seqlens_k = a.cu_seqlens_k;
+  p.out = a.out;
+  p.lse = a.lse;
+  p.total_q = pr.total_q();
+  p.heads_q = pr.heads_q;
+  p.heads_kv = pr.heads_kv;
+  p.group = pr.group();
+  p.scale_log2 = pr.scale() * kLog2e;
+  p.causal = pr.causal;
+  // PackGQA: a tile's rows are (token, query head) pairs of one kv head.
+  p.num_m_blocks = std::max(1, (pr.max_seqlen_q() * pr.group() + kDecodeRows - 1) / kDecodeRows);
+
+  const DecodeShape shape = flash_decode_shape(pr.head_dim, pr.dtype);
+  const int key_tiles = std::max(1, (pr.max_seqlen_k() + shape.block_n - 1) / shape.block_n);
+  const int tiles = pr.batch() * pr.heads_kv * p.num_m_blocks;
+  if (num_splits == 0) {
+    // cudaDeviceGetAttribute, not cudaGetDeviceProperties: the latter costs ~1 ms per call,
+    // which showed up as a 1 ms floor on every decode step.
+    int device = 0, sms = 0;
+    LLMI_CUDA_CHECK(cudaGetDevice(&device));
+    LLMI_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    // At least one key tile for every warp of every split.
+    num_splits = choose_num_splits(tiles, std::max(1, sms) * shape.blocks_per_sm,
+                                   std::max(1, key_tiles / shape.warps));
+  }
+  p.num_splits = std::min(num_splits, key_tiles);  // at least one key tile per split
+  if (p.num_splits > 1) {
+    const size_t rows = size_t(pr.total_q()) * pr.heads_q;
+    float* partial = static_cast<float*>(
+        ws.get(sizeof(float) * size_t(p.num_splits) * rows * (pr.head_dim + 1)));
+    p.out_partial = partial;
+    p.lse_partial = partial + size_t(p.num_splits) * rows * pr.head_dim;
+    p.tile_counters = ws.counters(size_t(tiles));
+  }
+  run_flash_decode(p, pr.head_dim, pr.dtype, pr.batch(), stream);
+}
+
+}  // namespace flash
