@@ -340,55 +340,90 @@ __global__ void silu_mul_kernel(const bf16_t* __restrict__ gu, bf16_t* __restric
   }
 }
 
-constexpr int kGemvWarps = 8;
+constexpr int kGemvWarps = 8;  // split-K: warp w takes slices w, w + 8, ... of every row
+constexpr int kGemvOctets = 4;  // 16-byte octets of k per thread per slice: a slice is 128 k
 
-// Each warp streams one weight row with 16-byte loads, four in flight per lane, and keeps one
-// fp32 partial sum per input row; X rows are small and stay in L1/L2.
-__global__ void __launch_bounds__(kGemvWarps * 32)
+__device__ __forceinline__ void mma_bf16_16x8x16(float* d, uint32_t a0, uint32_t a1, uint32_t a2,
+                                                 uint32_t a3, uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "the decode GEMV needs bf16 mma.sync (sm_80 or newer)"
+#endif
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// The decode-step GEMV on tensor cores: a block computes 16 rows of W against the (at most 8)
+// tokens of X with mma m16n8k16, so X is read once per 16 rows and not once per row, and a
+// batch of 8 costs about what a batch of 1 does (both are bound by streaming W). The k order of
+// a dot product is free: thread (g = lane / 4, c = lane % 4) loads one 16-byte octet of k from
+// W row g, from row g + 8 and from X token g, and the two MMAs read the octet's halves as their
+// k pairs (2c, 2c + 1) and (2c + 8, 2c + 9); A and B see the same permutation, so each thread's
+// loads are 64 contiguous bytes with no shuffles. The 8 warps split K and add their partial
+// tiles in shared memory (a fixed order: deterministic).
+__global__ void __launch_bounds__(kGemvWarps * 32, 2)
     gemv_kernel(const bf16_t* __restrict__ X, const bf16_t* __restrict__ W, void* __restrict__ Y,
                 bool y_f32, int T, int N, int K) {
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int n = blockIdx.x * kGemvWarps + warp;
-  if (n >= N) return;
-  const int chunks = K / 8;
-  const uint4* w = reinterpret_cast<const uint4*>(W + size_t(n) * K);
-  const uint4* x = reinterpret_cast<const uint4*>(X);
-  float acc[kGemvMaxRows];
+  __shared__ float tile[kGemvWarps][16][8];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+  const int row0 = blockIdx.x * 16;
+  // Rows past N read row N - 1 (valid memory); their results are not stored.
+  const uint4* wa = reinterpret_cast<const uint4*>(W + size_t(min(row0 + g, N - 1)) * K);
+  const uint4* wb = reinterpret_cast<const uint4*>(W + size_t(min(row0 + g + 8, N - 1)) * K);
+  const uint4* xg = reinterpret_cast<const uint4*>(X + size_t(min(g, T - 1)) * K);
+  const bool has_token = g < T;
+  const int octets = K / 8, slices = (octets + 15) / 16;
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  auto load_w = [&](int s, uint4* a, uint4* b) {
 #pragma unroll
-  for (int t = 0; t < kGemvMaxRows; ++t) acc[t] = 0.0f;
-  auto consume = [&](const uint4& wv, int c) {
-    float wf[8], xf[8];
-    unpack8(wv, wf);
-#pragma unroll
-    for (int t = 0; t < kGemvMaxRows; ++t) {
-      if (t >= T) break;
-      unpack8(__ldg(x + size_t(t) * chunks + c), xf);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) acc[t] += wf[e] * xf[e];
+    for (int j = 0; j < kGemvOctets; ++j) {
+      const int o = s * 16 + c * kGemvOctets + j;
+      a[j] = o < octets ? __ldcs(wa + o) : zero;
+      b[j] = o < octets ? __ldcs(wb + o) : zero;
     }
   };
-  // The weights do not depend on the previous kernel: the first loads go out before the wait.
-  pdl_launch_dependents();
-  int c = lane;
-  uint4 p0{}, p1{}, p2{}, p3{};
-  const bool prefetched = c + 96 < chunks;
-  if (prefetched) p0 = __ldcs(w + c), p1 = __ldcs(w + c + 32), p2 = __ldcs(w + c + 64), p3 = __ldcs(w + c + 96);
-  pdl_wait();
-  if (prefetched) {
-    consume(p0, c), consume(p1, c + 32), consume(p2, c + 64), consume(p3, c + 96);
-    c += 128;
-  }
-  for (; c + 96 < chunks; c += 128) {
-    const uint4 w0 = __ldcs(w + c), w1 = __ldcs(w + c + 32), w2 = __ldcs(w + c + 64),
-                w3 = __ldcs(w + c + 96);
-    consume(w0, c), consume(w1, c + 32), consume(w2, c + 64), consume(w3, c + 96);
-  }
-  for (; c < chunks; c += 32) consume(__ldcs(w + c), c);
+  auto load_x = [&](int s, uint4* x) {
 #pragma unroll
-  for (int t = 0; t < kGemvMaxRows; ++t) {
-    if (t >= T) break;
-    const float v = warp_sum(acc[t]);
-    if (lane == 0) {
+    for (int j = 0; j < kGemvOctets; ++j) {
+      const int o = s * 16 + c * kGemvOctets + j;
+      x[j] = has_token && o < octets ? __ldg(xg + o) : zero;
+    }
+  };
+  // Two slices per warp in flight: this one (a, b, x) and the next (an, bn, xn). The weights do
+  // not depend on the previous kernel, so both slices' weights are requested before the wait:
+  // DRAM streams while the previous kernel (a norm, RoPE, attention) finishes.
+  uint4 a[kGemvOctets], b[kGemvOctets], x[kGemvOctets], an[kGemvOctets], bn[kGemvOctets],
+      xn[kGemvOctets];
+  pdl_launch_dependents();
+  const int first = warp, second = warp + kGemvWarps;
+  if (first < slices) load_w(first, a, b);
+  if (second < slices) load_w(second, an, bn);
+  pdl_wait();
+  if (first < slices) load_x(first, x);
+  if (second < slices) load_x(second, xn);
+  for (int s = first; s < slices; s += kGemvWarps) {
+#pragma unroll
+    for (int j = 0; j < kGemvOctets; ++j) {
+      mma_bf16_16x8x16(acc, a[j].x, b[j].x, a[j].y, b[j].y, x[j].x, x[j].y);
+      mma_bf16_16x8x16(acc, a[j].z, b[j].z, a[j].w, b[j].w, x[j].z, x[j].w);
+    }
+#pragma unroll
+    for (int j = 0; j < kGemvOctets; ++j) a[j] = an[j], b[j] = bn[j], x[j] = xn[j];
+    if (s + 2 * kGemvWarps < slices) load_w(s + 2 * kGemvWarps, an, bn), load_x(s + 2 * kGemvWarps, xn);
+  }
+  // Accumulator layout of m16n8: (row g, tokens 2c, 2c + 1) and (row g + 8, the same tokens).
+  tile[warp][g][2 * c] = acc[0], tile[warp][g][2 * c + 1] = acc[1];
+  tile[warp][g + 8][2 * c] = acc[2], tile[warp][g + 8][2 * c + 1] = acc[3];
+  __syncthreads();
+  if (threadIdx.x < 16 * 8) {
+    const int r = threadIdx.x >> 3, t = threadIdx.x & 7, n = row0 + r;
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kGemvWarps; ++w) v += tile[w][r][t];
+    if (t < T && n < N) {
       if (y_f32) static_cast<float*>(Y)[size_t(t) * N + n] = v;
       else st(static_cast<bf16_t*>(Y), size_t(t) * N + n, v);
     }
@@ -489,8 +524,7 @@ void gemv(const bf16_t* X, const bf16_t* W, void* Y, bool y_f32, int T, int N, i
   LLMI_REQUIRE(gemv_supported(X, W, T, K),
                "gemv: needs 1 <= T <= " << kGemvMaxRows << ", K % 8 == 0 and 16-byte aligned "
                                         "operands (T " << T << ", K " << K << ")");
-  const int blocks = (N + kGemvWarps - 1) / kGemvWarps;
-  launch(gemv_kernel, blocks, kGemvWarps * 32, s, X, W, Y, y_f32, T, N, K);  // grid: N / 8 warps
+  launch(gemv_kernel, (N + 15) / 16, kGemvWarps * 32, s, X, W, Y, y_f32, T, N, K);  // grid: 16 rows each
   LLMI_LAUNCH_CHECK();
 }
 

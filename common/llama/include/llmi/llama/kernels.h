@@ -73,8 +73,8 @@ void attention(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, co
 void silu_mul(const bf16_t* gu, bf16_t* out, int T, int I, cudaStream_t s);
 
 // Y[T, N] = X[T, K] W[N, K]^T for few rows (T <= kGemvMaxRows): the decode-step linear layer,
-// bound by reading W once. bf16 X and W (16-byte aligned, K % 8 == 0), fp32 accumulation,
-// Y in bf16 or fp32. Grid: ceil(N / 8) blocks of 8 warps, one output column per warp.
+// bound by reading W once. bf16 X and W (16-byte aligned, K % 8 == 0), tensor cores with fp32
+// accumulation, Y in bf16 or fp32. Grid: ceil(N / 16) blocks of 8 warps that split K.
 constexpr int kGemvMaxRows = 8;
 bool gemv_supported(const void* X, const void* W, int T, int K);
 void gemv(const bf16_t* X, const bf16_t* W, void* Y, bool y_f32, int T, int N, int K,
