@@ -6,12 +6,12 @@
 
 #include "../kernels/fa2_forward_launch.h"
 #include "flash_attention/attention.h"
+#include "forward_params.h"
 #include "llmi/check.h"
 
 namespace flash {
 
 namespace {
-constexpr float kLog2e = 1.4426950408889634f;
 
 void run_hdim(const Problem& pr, const Fa2FwdParams& p, cudaStream_t stream) {
   switch (pr.head_dim) {
@@ -23,22 +23,8 @@ void run_hdim(const Problem& pr, const Fa2FwdParams& p, cudaStream_t stream) {
 }
 
 Fa2FwdParams make_params(const Problem& pr, const ForwardArgs& a) {
-  LLMI_REQUIRE(a.q && a.k && a.v && a.out && a.cu_seqlens_q && a.cu_seqlens_k,
-               "fa2: q, k, v, out and both cu_seqlens must be non-null");
   Fa2FwdParams p{};
-  p.q = a.q;
-  p.k = a.k;
-  p.v = a.v;
-  p.cu_seqlens_q = a.cu_seqlens_q;
-  p.cu_seqlens_k = a.cu_seqlens_k;
-  p.out = a.out;
-  p.lse = a.lse;
-  p.total_q = pr.total_q();
-  p.heads_q = pr.heads_q;
-  p.heads_kv = pr.heads_kv;
-  p.group = pr.group();
-  p.scale_log2 = pr.scale() * kLog2e;
-  p.causal = pr.causal;
+  fill_forward_params(p, pr, a, "fa2");
   p.pack_gqa = false;
   p.num_splits = 1;
   return p;

@@ -7,35 +7,18 @@
 #include "../kernels/flash_decode_launch.h"
 #include "flash_attention/attention.h"
 #include "flash_attention/split_kv.h"
+#include "forward_params.h"
 #include "llmi/check.h"
 
 namespace flash {
-
-namespace {
-constexpr float kLog2e = 1.4426950408889634f;
-}  // namespace
 
 void flash_decode(const Problem& pr, const ForwardArgs& a, Workspace& ws, int num_splits,
                   cudaStream_t stream) {
   validate(pr);
   LLMI_REQUIRE(num_splits >= 0, "num_splits must be >= 0 (0 = heuristic), got " << num_splits);
-  LLMI_REQUIRE(a.q && a.k && a.v && a.out && a.cu_seqlens_q && a.cu_seqlens_k,
-               "flash_decode: q, k, v, out and both cu_seqlens must be non-null");
-  if (pr.total_q() == 0) return;
   DecodeParams p{};
-  p.q = a.q;
-  p.k = a.k;
-  p.v = a.v;
-  p.cu_seqlens_q = a.cu_seqlens_q;
-  p.cu_seqlens_k = a.cu_seqlens_k;
-  p.out = a.out;
-  p.lse = a.lse;
-  p.total_q = pr.total_q();
-  p.heads_q = pr.heads_q;
-  p.heads_kv = pr.heads_kv;
-  p.group = pr.group();
-  p.scale_log2 = pr.scale() * kLog2e;
-  p.causal = pr.causal;
+  fill_forward_params(p, pr, a, "flash_decode");
+  if (pr.total_q() == 0) return;
   // PackGQA: a tile's rows are (token, query head) pairs of one kv head.
   p.num_m_blocks = std::max(1, (pr.max_seqlen_q() * pr.group() + kDecodeRows - 1) / kDecodeRows);
 
