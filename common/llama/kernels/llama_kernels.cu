@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(kNormThreads)
 __global__ void rope_append_kernel(const bf16_t* __restrict__ qkv, const float* __restrict__ bias,
                                    StepMeta m, bf16_t* __restrict__ q, bf16_t* __restrict__ kc,
                                    bf16_t* __restrict__ vc, KvLayout kv, int Hq, float log2_theta) {
-  pdl_enter();
+  pdl_launch_dependents();
   const int t = blockIdx.x, D = kv.head_dim, half = D / 2, Hkv = kv.kv_heads;
   const int Q = Hq * D, KV = Hkv * D, W = Q + 2 * KV;
   const int c = m.tok_chunk[t];
@@ -151,14 +151,18 @@ __global__ void rope_append_kernel(const bf16_t* __restrict__ qkv, const float* 
   auto val = [&](int col) { return ld(in, size_t(col)) + (bias ? bias[col] : 0.0f); };
   const int pairs = (Hq + Hkv) * half;
   const int e = blockIdx.y * blockDim.x + threadIdx.x;  // one q/k pair or one v element
+  // The angle depends only on the position (uploaded before the step), so it is computed
+  // before the wait, while the QKV GEMV finishes.
+  const int i = e % half;
+  // inv_freq = theta^(-2i/D) as HF computes it in fp32; sincosf reduces large angles exactly.
+  const float inv_freq = exp2f(-log2_theta * float(2 * i) / float(D));
+  float sn, cs;
+  sincosf(pos * inv_freq, &sn, &cs);
+  pdl_wait();
   if (e < pairs + KV) {
     if (e < pairs) {  // a (i, i + D/2) pair of a q or k head
-      const int head = e / half, i = e % half;
+      const int head = e / half;
       const int col = head * D + i;  // q heads first, then k heads (contiguous in qkv)
-      // inv_freq = theta^(-2i/D) as HF computes it in fp32; sincosf reduces large angles exactly.
-      const float inv_freq = exp2f(-log2_theta * float(2 * i) / float(D));
-      float sn, cs;
-      sincosf(pos * inv_freq, &sn, &cs);
       const float a = val(col), b = val(col + half);
       const float ra = a * cs - b * sn, rb = b * cs + a * sn;
       if (head < Hq) {
@@ -199,7 +203,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
                      const bf16_t* __restrict__ vc, StepMeta m, KvLayout kv,
                      bf16_t* __restrict__ out, float* __restrict__ partial,
                      int* __restrict__ counters, int Hq, float scale) {
-  pdl_enter();
+  pdl_launch_dependents();
   const int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z, S = gridDim.z, D = kv.head_dim;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   // g lanes (a power of two >= D / 8) share a key, 8 dims each; a warp holds 32 / g keys.
@@ -207,6 +211,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   while (g * 8 < D) g <<= 1;
   const int sub = lane & (g - 1), grp = lane / g, kpw = 32 / g, kpb = kAttnWarps * kpw;
   const bool active = sub * 8 < D;
+  // The step's metadata was uploaded before the step began: readable before the wait.
   const int c = m.tok_chunk[t], i = m.tok_row[t];
   const int old = m.old_len[c], n = m.n_new[c], moff = m.mask_off[c];
   const int kvh = h / (Hq / kv.kv_heads);
@@ -218,6 +223,27 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   const uint4* kp = reinterpret_cast<const uint4*>(kc + size_t(m.seq[c]) * kv.seq_stride() + size_t(kvh) * D) + sub;
   const uint4* vp = reinterpret_cast<const uint4*>(vc + size_t(m.seq[c]) * kv.seq_stride() + size_t(kvh) * D) + sub;
   const size_t row16 = row_stride / 8;  // a cache row in 16-byte units
+  // Keys j = jb + grp + u * kpb of one round, rows lo <= j < hi (zeros elsewhere).
+  auto load_round = [&](int jb, int lo, int hi, uint4* kr, uint4* vr) {
+#pragma unroll
+    for (int u = 0; u < kAttnUnroll; ++u) {
+      const int j = jb + grp + u * kpb;
+      if (active && j >= lo && j < hi) kr[u] = __ldg(kp + size_t(j) * row16), vr[u] = __ldg(vp + size_t(j) * row16);
+    }
+  };
+  uint4 kr[kAttnUnroll], vr[kAttnUnroll];
+  auto clear = [&] {  // keys past the range stay 0 (their weight is 0; garbage could be NaN)
+#pragma unroll
+    for (int u = 0; u < kAttnUnroll; ++u) kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
+  };
+  clear();
+  // Rows below old_len were appended by earlier steps, so the first round's cached rows are
+  // requested before the wait: they arrive while RoPE (and the QKV GEMV before it) finishes.
+  // Rows this step appends are read after the wait.
+  const int first = begin + warp * kpw;  // warp-uniform so every lane reaches the shuffles
+  load_round(first, begin, min(end, old), kr, vr);
+  pdl_wait();
+  load_round(first, max(begin, old), end, kr, vr);
 
   float qf[8] = {};
   if (active) {
@@ -226,16 +252,8 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     for (int e = 0; e < 8; ++e) qf[e] *= scale;
   }
   SoftmaxState state;
-  // jb is warp-uniform so every lane reaches the shuffles; key j = jb + grp + u * kpb.
-  for (int jb = begin + warp * kpw; jb < end; jb += kpb * kAttnUnroll) {
-    uint4 kr[kAttnUnroll], vr[kAttnUnroll];
-#pragma unroll
-    for (int u = 0; u < kAttnUnroll; ++u) {  // issue every load before the first use
-      const int j = jb + grp + u * kpb;
-      const bool ok = active && j < end;
-      kr[u] = ok ? __ldg(kp + size_t(j) * row16) : make_uint4(0, 0, 0, 0);
-      vr[u] = ok ? __ldg(vp + size_t(j) * row16) : make_uint4(0, 0, 0, 0);
-    }
+  for (int jb = first; jb < end; jb += kpb * kAttnUnroll) {
+    if (jb != first) clear(), load_round(jb, begin, end, kr, vr);  // every load before any use
     float s[kAttnUnroll];
     float nm = state.m;
 #pragma unroll
@@ -328,15 +346,24 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
   if (threadIdx.x == 0) counters[th] = 0;  // ready for the next launch (graph replays)
 }
 
+// Column of gate value i in a fused gate|up row (kernels.h: groups of kSwigluGroup); its up
+// value sits kSwigluGroup columns later.
+__device__ __forceinline__ size_t gate_col(size_t i) {
+  return (i / kSwigluGroup) * 2 * kSwigluGroup + i % kSwigluGroup;
+}
+
+__device__ __forceinline__ float silu_times(float gate, float up) {
+  return gate / (1.0f + __expf(-gate)) * up;
+}
+
 __global__ void silu_mul_kernel(const bf16_t* __restrict__ gu, bf16_t* __restrict__ out, int T,
                                 int I) {
   pdl_enter();
   const size_t total = size_t(T) * I;
   for (size_t e = blockIdx.x * size_t(blockDim.x) + threadIdx.x; e < total;
        e += size_t(gridDim.x) * blockDim.x) {
-    const size_t t = e / I, i = e % I;
-    const float g = ld(gu, t * 2 * I + i), u = ld(gu, t * 2 * I + I + i);
-    st(out, e, g / (1.0f + __expf(-g)) * u);
+    const size_t t = e / I, at = t * 2 * I + gate_col(e % I);
+    st(out, e, silu_times(ld(gu, at), ld(gu, at + kSwigluGroup)));
   }
 }
 
@@ -365,7 +392,7 @@ __device__ __forceinline__ void mma_bf16_16x8x16(float* d, uint32_t a0, uint32_t
 // tiles in shared memory (a fixed order: deterministic).
 __global__ void __launch_bounds__(kGemvWarps * 32, 2)
     gemv_kernel(const bf16_t* __restrict__ X, const bf16_t* __restrict__ W, void* __restrict__ Y,
-                bool y_f32, int T, int N, int K) {
+                GemvOut y_kind, int T, int N, int K) {
   __shared__ float tile[kGemvWarps][16][8];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
   const int row0 = blockIdx.x * 16;
@@ -418,13 +445,26 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
   tile[warp][g][2 * c] = acc[0], tile[warp][g][2 * c + 1] = acc[1];
   tile[warp][g + 8][2 * c] = acc[2], tile[warp][g + 8][2 * c + 1] = acc[3];
   __syncthreads();
+  if (y_kind == GemvOut::kSwiglu) {
+    // Rows g and g + 8 of the tile are gate and up of output row0 / 2 + g (kernels.h), so the
+    // block finishes SwiGLU itself in fp32: no gate|up round trip through memory, no extra kernel.
+    static_assert(kSwigluGroup == 8, "a 16-row tile holds 8 gate and 8 up rows");
+    if (threadIdx.x < 8 * 8) {
+      const int r = threadIdx.x >> 3, t = threadIdx.x & 7, n = row0 / 2 + r;
+      float gate = 0.0f, up = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kGemvWarps; ++w) gate += tile[w][r][t], up += tile[w][r + 8][t];
+      if (t < T && 2 * n < N) st(static_cast<bf16_t*>(Y), size_t(t) * (N / 2) + n, silu_times(gate, up));
+    }
+    return;
+  }
   if (threadIdx.x < 16 * 8) {
     const int r = threadIdx.x >> 3, t = threadIdx.x & 7, n = row0 + r;
     float v = 0.0f;
 #pragma unroll
     for (int w = 0; w < kGemvWarps; ++w) v += tile[w][r][t];
     if (t < T && n < N) {
-      if (y_f32) static_cast<float*>(Y)[size_t(t) * N + n] = v;
+      if (y_kind == GemvOut::kF32) static_cast<float*>(Y)[size_t(t) * N + n] = v;
       else st(static_cast<bf16_t*>(Y), size_t(t) * N + n, v);
     }
   }
@@ -508,6 +548,8 @@ void attention(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, co
 }
 
 void silu_mul(const bf16_t* gu, bf16_t* out, int T, int I, cudaStream_t s) {
+  LLMI_REQUIRE(I % kSwigluGroup == 0, "silu_mul: intermediate size " << I << " is not a multiple of "
+                                          << kSwigluGroup << " (gate|up rows come in groups of it)");
   const size_t total = size_t(T) * I;
   const int blocks = int(std::min<size_t>((total + 255) / 256, 4096));
   launch(silu_mul_kernel, blocks, 256, s, gu, out, T, I);  // grid-stride over T*I
@@ -519,12 +561,15 @@ bool gemv_supported(const void* X, const void* W, int T, int K) {
          reinterpret_cast<uintptr_t>(W) % 16 == 0;
 }
 
-void gemv(const bf16_t* X, const bf16_t* W, void* Y, bool y_f32, int T, int N, int K,
+void gemv(const bf16_t* X, const bf16_t* W, void* Y, GemvOut y_kind, int T, int N, int K,
           cudaStream_t s) {
   LLMI_REQUIRE(gemv_supported(X, W, T, K),
                "gemv: needs 1 <= T <= " << kGemvMaxRows << ", K % 8 == 0 and 16-byte aligned "
                                         "operands (T " << T << ", K " << K << ")");
-  launch(gemv_kernel, (N + 15) / 16, kGemvWarps * 32, s, X, W, Y, y_f32, T, N, K);  // grid: 16 rows each
+  LLMI_REQUIRE(y_kind != GemvOut::kSwiglu || N % (2 * kSwigluGroup) == 0,
+               "gemv: SwiGLU output needs fused gate|up rows in groups of " << kSwigluGroup
+                                                                            << " (N " << N << ")");
+  launch(gemv_kernel, (N + 15) / 16, kGemvWarps * 32, s, X, W, Y, y_kind, T, N, K);  // grid: 16 rows each
   LLMI_LAUNCH_CHECK();
 }
 

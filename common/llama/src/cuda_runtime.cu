@@ -2,8 +2,9 @@
 //
 // One step: upload the step's metadata (tokens, positions, chunk geometry, masks, output rows)
 // in one copy; embed; per layer RMSNorm -> fused QKV GEMM -> RoPE + KV append -> attention ->
-// O GEMM -> residual add + RMSNorm -> fused gate/up GEMM -> SiLU*up -> down GEMM -> residual
-// add (fused into the next norm); final norm of the requested rows; LM head GEMM in fp32 out.
+// O GEMM -> residual add + RMSNorm -> fused gate/up GEMM -> SiLU*up (inside the GEMV at decode)
+// -> down GEMM -> residual add (fused into the next norm); final norm of the requested rows; LM
+// head GEMM in fp32 out.
 // The GEMMs run once over all new tokens of all sequences (SARATHI's fused batch).
 #include <cublas_v2.h>
 
@@ -44,6 +45,9 @@ class CudaRuntime final : public Runtime {
     LLMI_REQUIRE(cfg_.hidden <= 8192 && cfg_.hidden % 8 == 0,
                  "cuda runtime: hidden size " << cfg_.hidden
                                               << " unsupported (need a multiple of 8, at most 8192)");
+    LLMI_REQUIRE(cfg_.intermediate % kernels::kSwigluGroup == 0,
+                 "cuda runtime: intermediate size " << cfg_.intermediate << " unsupported (need a multiple of "
+                                                    << kernels::kSwigluGroup << ")");
     LLMI_REQUIRE(has_cuda_device(), "cuda runtime: no CUDA device available");
     LLMI_CUDA_CHECK(cudaSetDevice(opt.device));
     LLMI_REQUIRE(opt.max_seqs > 0 && opt.max_step_tokens > 0,
@@ -65,7 +69,8 @@ class CudaRuntime final : public Runtime {
     if (stream_) cudaStreamDestroy(stream_);
   }
 
-  // Weights from the host (rounded to bf16), fused: q|k|v rows, gate|up rows.
+  // Weights from the host (rounded to bf16), fused: q|k|v rows, and gate|up rows interleaved in
+  // groups of kernels::kSwigluGroup (kernels.h) so the decode GEMV can finish SwiGLU in its tile.
   void upload(const HostWeights& w) {
     const size_t H = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), I = cfg_.intermediate;
     auto put = [&](bf16_t* dst, const std::vector<float>& src, size_t offset = 0) {
@@ -79,11 +84,18 @@ class CudaRuntime final : public Runtime {
     put(embed_, w.embed);
     if (lm_head_ != embed_) put(lm_head_, w.lm_head);
     put32(final_norm_, w.final_norm);
+    std::vector<float> gate_up(2 * I * H);
     for (size_t l = 0; l < layers_.size(); ++l) {
       const LayerWeights& s = w.layers[l];
       LayerPtrs& d = layers_[l];
       put(d.wqkv, s.wq), put(d.wqkv, s.wk, Q * H), put(d.wqkv, s.wv, (Q + KV) * H);
-      put(d.wo, s.wo), put(d.wgu, s.w_gate), put(d.wgu, s.w_up, I * H), put(d.wdown, s.w_down);
+      put(d.wo, s.wo), put(d.wdown, s.w_down);
+      constexpr size_t G = kernels::kSwigluGroup;
+      for (size_t r = 0; r < I; r += G) {  // gate rows r .. r + G, then the same up rows
+        std::copy_n(s.w_gate.begin() + r * H, G * H, gate_up.begin() + 2 * r * H);
+        std::copy_n(s.w_up.begin() + r * H, G * H, gate_up.begin() + (2 * r + G) * H);
+      }
+      put(d.wgu, gate_up);
       put32(d.attn_norm, s.attn_norm), put32(d.mlp_norm, s.mlp_norm);
       if (d.bqkv) put32(d.bqkv, s.bq), put32(d.bqkv, s.bk, Q), put32(d.bqkv, s.bv, Q + KV);
       if (d.bo) put(d.bo, s.bo);
@@ -296,9 +308,13 @@ class CudaRuntime final : public Runtime {
   // Y[T, N] (bf16 or fp32) = X[T, K] W[N, K]^T. A few rows (decode) take the streaming GEMV,
   // which reads W closer to full bandwidth than cuBLAS does at M <= 8; otherwise cuBLAS with
   // column-major Y^T = W^T-view x X-view.
+  bool use_gemv(const bf16_t* X, const bf16_t* W, int T, int K) const {
+    return opt_.small_batch_gemv && kernels::gemv_supported(X, W, T, K);
+  }
   void gemm(const bf16_t* X, const bf16_t* W, void* Y, int T, int N, int K, bool f32_out = false) {
-    if (opt_.small_batch_gemv && kernels::gemv_supported(X, W, T, K))
-      return kernels::gemv(X, W, Y, f32_out, T, N, K, stream_);
+    if (use_gemv(X, W, T, K))
+      return kernels::gemv(X, W, Y, f32_out ? kernels::GemvOut::kF32 : kernels::GemvOut::kBf16, T,
+                           N, K, stream_);
     const float one = 1.0f, zero = 0.0f;
     LLMI_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, W, CUDA_R_16BF, K,
                                    X, CUDA_R_16BF, K, &zero, Y, f32_out ? CUDA_R_32F : CUDA_R_16BF,
@@ -324,8 +340,12 @@ class CudaRuntime final : public Runtime {
       gemm(att_.data(), w.wo, o_.data(), T, H, Q);
       kernels::add_rmsnorm(x_.data(), o_.data(), w.bo, w.mlp_norm, h_.data(), nullptr, nullptr, T,
                            H, eps, stream_);
-      gemm(h_.data(), w.wgu, gu_.data(), T, 2 * I, H);
-      kernels::silu_mul(gu_.data(), act_.data(), T, I, stream_);
+      if (use_gemv(h_.data(), w.wgu, T, H)) {  // SwiGLU in the GEMV's tiles
+        kernels::gemv(h_.data(), w.wgu, act_.data(), kernels::GemvOut::kSwiglu, T, 2 * I, H, stream_);
+      } else {
+        gemm(h_.data(), w.wgu, gu_.data(), T, 2 * I, H);
+        kernels::silu_mul(gu_.data(), act_.data(), T, I, stream_);
+      }
       gemm(act_.data(), w.wdown, o_.data(), T, H, I);
       if (l + 1 < layers_.size()) {
         kernels::add_rmsnorm(x_.data(), o_.data(), nullptr, layers_[l + 1].attn_norm, h_.data(),

@@ -28,6 +28,11 @@ using llmi::DeviceBuffer;
 namespace {
 
 std::vector<double> as_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+std::vector<double> bf16_as_double(const std::vector<uint16_t>& v) {
+  std::vector<double> d(v.size());
+  for (size_t i = 0; i < v.size(); ++i) d[i] = llmi::bf16_bits_to_f32(v[i]);
+  return d;
+}
 
 std::vector<uint16_t> random_bf16(size_t n, uint64_t seed) {
   std::vector<uint16_t> v(n);
@@ -93,10 +98,7 @@ TEST_CASE("attention kernel matches the fp64 reference (prefix + tree mask, GQA,
           rep < 2 ? kernels::AttentionScratch{partial.data(), counters.data()} : kernels::AttentionScratch{};
       kernels::attention(dq.data(), dk.data(), dv.data(), m, kv, dout.data(), scratch, n, Hq, nullptr);
       LLMI_CUDA_CHECK(cudaDeviceSynchronize());
-      const auto out = dout.to_host();
-      std::vector<double> got(out.size());
-      for (size_t i = 0; i < out.size(); ++i) got[i] = llmi::bf16_bits_to_f32(out[i]);
-      const auto cmp = compare(got, ref);
+      const auto cmp = compare(bf16_as_double(dout.to_host()), ref);
       INFO("D=" << D << " P=" << P << " n=" << n << " Hq=" << Hq << " splits=" << splits
                 << " rep=" << rep << " " << cmp.str());
       CHECK(cmp.ok(1e-2));  // bf16 output rounding is 2^-9 relative
@@ -126,10 +128,7 @@ TEST_CASE("add_rmsnorm kernel matches the fp64 reference", "[cuda][kernel]") {
     llmi::ref::rmsnorm<double>(sum.data(), wd.data(), ref.data(), T, H, 1e-5);
     CHECK(compare(as_double(d32.to_host()), ref).ok(1e-6));
     CHECK(compare(as_double(dx.to_host()), sum).ok(1e-7));  // the residual stream was updated
-    const auto o = dout.to_host();
-    std::vector<double> ob(o.size());
-    for (size_t i = 0; i < o.size(); ++i) ob[i] = llmi::bf16_bits_to_f32(o[i]);
-    CHECK(compare(ob, ref).ok(5e-3));
+    CHECK(compare(bf16_as_double(dout.to_host()), ref).ok(5e-3));
   }
   LLMI_REQUIRE_THROWS_WITH(kernels::add_rmsnorm(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
                                                 nullptr, 1, 100, 1e-5f, nullptr),
@@ -142,27 +141,59 @@ TEST_CASE("small-batch GEMV matches the fp64 reference", "[cuda][kernel]") {
   DeviceBuffer<uint16_t> dw(w);
   for (int T : {1, 3, 8}) {
     const auto x = random_bf16(size_t(T) * K, 22 + T);
-    std::vector<double> xd(x.size()), wd(w.size()), ref(size_t(T) * N);
-    for (size_t i = 0; i < x.size(); ++i) xd[i] = llmi::bf16_bits_to_f32(x[i]);
-    for (size_t i = 0; i < w.size(); ++i) wd[i] = llmi::bf16_bits_to_f32(w[i]);
+    const auto xd = bf16_as_double(x), wd = bf16_as_double(w);
+    std::vector<double> ref(size_t(T) * N);
     llmi::ref::gemm<double>(xd.data(), wd.data(), ref.data(), T, N, K, /*b_transposed=*/true);
     DeviceBuffer<uint16_t> dx(x), y16(ref.size());
     DeviceBuffer<float> y32(ref.size());
     y16.poison(), y32.poison();
     REQUIRE(kernels::gemv_supported(dx.data(), dw.data(), T, K));
-    kernels::gemv(dx.data(), dw.data(), y32.data(), true, T, N, K, nullptr);
-    kernels::gemv(dx.data(), dw.data(), y16.data(), false, T, N, K, nullptr);
+    kernels::gemv(dx.data(), dw.data(), y32.data(), kernels::GemvOut::kF32, T, N, K, nullptr);
+    kernels::gemv(dx.data(), dw.data(), y16.data(), kernels::GemvOut::kBf16, T, N, K, nullptr);
     LLMI_CUDA_CHECK(cudaDeviceSynchronize());
     const auto c32 = compare(as_double(y32.to_host()), ref);
     INFO("T=" << T << " fp32 out " << c32.str());
     CHECK(c32.ok(1e-5));
-    const auto h16 = y16.to_host();
-    std::vector<double> g16(h16.size());
-    for (size_t i = 0; i < h16.size(); ++i) g16[i] = llmi::bf16_bits_to_f32(h16[i]);
-    CHECK(compare(g16, ref).ok(5e-3));
+    CHECK(compare(bf16_as_double(y16.to_host()), ref).ok(5e-3));
   }
   CHECK_FALSE(kernels::gemv_supported(nullptr, nullptr, 9, 64));
   CHECK_FALSE(kernels::gemv_supported(nullptr, nullptr, 1, 60));
+}
+
+// Both SwiGLU paths on the interleaved gate|up layout of kernels.h: the decode GEMV finishing
+// silu(gate) * up in its tiles, and the prefill path's bf16 gate|up followed by silu_mul.
+TEST_CASE("SwiGLU in the GEMV and silu_mul match the fp64 reference", "[cuda][kernel]") {
+  const int I = 40, N = 2 * I, K = 1608;  // 5 tiles of 8 gate + 8 up rows; K leaves a tail
+  const auto w = random_bf16(size_t(N) * K, 31);
+  DeviceBuffer<uint16_t> dw(w);
+  for (int T : {1, 5, 8}) {
+    const auto x = random_bf16(size_t(T) * K, 32 + T);
+    const auto xd = bf16_as_double(x), wd = bf16_as_double(w);
+    std::vector<double> gu(size_t(T) * N), ref(size_t(T) * I);
+    llmi::ref::gemm<double>(xd.data(), wd.data(), gu.data(), T, N, K, /*b_transposed=*/true);
+    const int G = kernels::kSwigluGroup;
+    for (int t = 0; t < T; ++t)
+      for (int i = 0; i < I; ++i) {
+        const double g = gu[size_t(t) * N + (i / G) * 2 * G + i % G];
+        const double u = gu[size_t(t) * N + (i / G) * 2 * G + G + i % G];
+        ref[size_t(t) * I + i] = g / (1.0 + std::exp(-g)) * u;
+      }
+    DeviceBuffer<uint16_t> dx(x), fused(ref.size()), gu16(gu.size()), act(ref.size());
+    fused.poison(), gu16.poison(), act.poison();
+    kernels::gemv(dx.data(), dw.data(), fused.data(), kernels::GemvOut::kSwiglu, T, N, K, nullptr);
+    kernels::gemv(dx.data(), dw.data(), gu16.data(), kernels::GemvOut::kBf16, T, N, K, nullptr);
+    kernels::silu_mul(gu16.data(), act.data(), T, I, nullptr);
+    LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+    const auto cf = compare(bf16_as_double(fused.to_host()), ref);
+    const auto cs = compare(bf16_as_double(act.to_host()), ref);
+    INFO("T=" << T << " fused " << cf.str() << "; gate|up then silu_mul " << cs.str());
+    CHECK(cf.ok(5e-3));   // one bf16 rounding of the output
+    CHECK(cs.ok(1e-2));   // gate and up rounded to bf16 first, then the output
+  }
+  LLMI_REQUIRE_THROWS_WITH(kernels::gemv(nullptr, nullptr, nullptr, kernels::GemvOut::kSwiglu, 1,
+                                         24, 64, nullptr),
+                           "groups of 8");
+  LLMI_REQUIRE_THROWS_WITH(kernels::silu_mul(nullptr, nullptr, 1, 20, nullptr), "multiple of 8");
 }
 
 TEST_CASE("CUDA steps match the CPU reference on random models", "[cuda]") {

@@ -69,15 +69,22 @@ void attention(const bf16_t* q, const bf16_t* k_cache, const bf16_t* v_cache, co
                const KvLayout& kv, bf16_t* out, const AttentionScratch& scratch, int T, int Hq,
                cudaStream_t s);
 
-// out[T, I] = silu(gu[:, :I]) * gu[:, I:]   (gu [T, 2I]: gate rows then up rows)
+// The fused gate|up projection [2I, H] interleaves its rows in groups of kSwigluGroup: rows
+// 16k .. 16k+7 are gate rows 8k .. 8k+7 and rows 16k+8 .. 16k+15 the matching up rows, so one
+// 16-row GEMV tile holds both inputs of 8 SwiGLU outputs (I % kSwigluGroup == 0).
+constexpr int kSwigluGroup = 8;
+// out[T, I] = silu(gate) * up from gu [T, 2I] in that interleaved layout.
 void silu_mul(const bf16_t* gu, bf16_t* out, int T, int I, cudaStream_t s);
 
 // Y[T, N] = X[T, K] W[N, K]^T for few rows (T <= kGemvMaxRows): the decode-step linear layer,
 // bound by reading W once. bf16 X and W (16-byte aligned, K % 8 == 0), tensor cores with fp32
 // accumulation, Y in bf16 or fp32. Grid: ceil(N / 16) blocks of 8 warps that split K.
+// kSwiglu: W is a fused gate|up matrix (N = 2I rows, interleaved as above) and Y[T, I] =
+// silu(gate) * up in bf16, made from the fp32 sums (the decode step's silu_mul, fused).
 constexpr int kGemvMaxRows = 8;
+enum class GemvOut { kBf16, kF32, kSwiglu };
 bool gemv_supported(const void* X, const void* W, int T, int K);
-void gemv(const bf16_t* X, const bf16_t* W, void* Y, bool y_f32, int T, int N, int K,
+void gemv(const bf16_t* X, const bf16_t* W, void* Y, GemvOut y_kind, int T, int N, int K,
           cudaStream_t s);
 
 // Moves rows first + rows[k] to first + k (rows strictly increasing) in every layer's K and V
