@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "llmi/check.h"
+#include "llmi/llama/cpu_runtime.h"
 #include "llmi/llama/generate.h"
 #include "llmi/llama/tokenizer.h"
 #include "llmi/llama/weights.h"
@@ -43,6 +44,17 @@ inline std::vector<std::vector<int>> prompts() {
   std::vector<std::vector<int>> out;
   for (const auto& t : texts) out.push_back(tok.encode(t));
   return out;
+}
+
+// How many tokens each of prompts() generates in the engine tests.
+inline std::vector<int> output_lengths() { return {10, 6, 8, 12, 7}; }
+
+// The CPU runtime the engine tests serve on: a slot for each of tight_config()'s 3 sequences,
+// 160 tokens each (the longest prompt plus its output).
+inline std::unique_ptr<llmi::llama::Runtime> engine_runtime() {
+  llmi::llama::RuntimeOptions o;
+  o.max_seqs = 3, o.max_context = 160;
+  return llmi::llama::make_cpu_runtime(pycode(), o);
 }
 
 // Unbatched greedy decoding: the tokens every scheduler must reproduce.

@@ -58,10 +58,8 @@ TEST_CASE("chunked prefill of any chunk size gives the unchunked logits (CPU, py
 TEST_CASE("every scheduler reproduces unbatched greedy decoding on the CPU runtime",
           "[engine]") {
   const auto ps = prompts();
-  const std::vector<int> outputs = {10, 6, 8, 12, 7};
-  RuntimeOptions o;
-  o.max_seqs = 3, o.max_context = 160;
-  auto rt = make_cpu_runtime(pycode(), o);
+  const std::vector<int> outputs = output_lengths();
+  auto rt = engine_runtime();
 
   std::vector<EngineRequest> reqs;
   std::map<int, std::vector<int>> expected;

@@ -31,13 +31,11 @@ double percentile(std::vector<double> v, double p) {
 TEST_CASE("online engine: gated by arrival, TTFT from arrival, idle gaps skipped, greedy tokens",
           "[engine][online]") {
   const auto ps = prompts();
-  const std::vector<int> outputs = {10, 6, 8, 12, 7};
+  const std::vector<int> outputs = output_lengths();
   // Two requests at t = 0, two while they run (the first batch, at t = 0, cannot hold them),
   // and one 1000 s later, long after the rest have finished (a CPU run takes well under 100 s).
   const std::vector<double> arrivals = {0.0, 0.0, 0.01, 0.02, 1000.0};
-  RuntimeOptions o;
-  o.max_seqs = 3, o.max_context = 160;
-  auto rt = make_cpu_runtime(pycode(), o);
+  auto rt = engine_runtime();
   std::vector<EngineRequest> reqs;
   std::map<int, std::vector<int>> expected;
   for (size_t i = 0; i < ps.size(); ++i) {
