@@ -57,26 +57,33 @@ __global__ void __launch_bounds__(128, 1) fa2_backward_kernel(const Fa2BwdParams
   const T* dout = static_cast<const T*>(p.dout);
 
   // Line 6: K_j, V_j into shared memory, once.
-  auto kv_row = [&](const T* base) {
-    return [=](int r) -> const T* {
-      return n0 + r < sk ? base + (size_t(k0 + n0 + r) * p.heads_kv + kv_head) * kD : nullptr;
-    };
-  };
-  mma::load_tile_async<kBN, kD, Tr::kThreads>(sK, k, kv_row(k));
-  mma::load_tile_async<kBN, kD, Tr::kThreads>(sV, v, kv_row(v));
+  const size_t q_stride = size_t(p.heads_q) * kD, kv_stride = size_t(p.heads_kv) * kD;
+  const size_t kv_at = (size_t(k0) + n0) * kv_stride + size_t(kv_head) * kD;
+  mma::load_rows_async<kBN, kD, Tr::kThreads>(sK, k + kv_at, kv_stride, sk - n0, threadIdx.x);
+  mma::load_rows_async<kBN, kD, Tr::kThreads>(sV, v + kv_at, kv_stride, sk - n0, threadIdx.x);
   auto load_q_do = [&](int i0, int stage) {
-    auto row = [&](const T* base) {
-      return [=](int r) -> const T* {
-        return i0 + r < sq ? base + (size_t(q0 + i0 + r) * p.heads_q + h) * kD : nullptr;
-      };
-    };
-    mma::load_tile_async<kBM, kD, Tr::kThreads>(sQ + stage * kBM * kD, q, row(q));
-    mma::load_tile_async<kBM, kD, Tr::kThreads>(sdO + stage * kBM * kD, dout, row(dout));
+    const size_t at = (size_t(q0) + i0) * q_stride + size_t(h) * kD;
+    mma::load_rows_async<kBM, kD, Tr::kThreads>(sQ + stage * kBM * kD, q + at, q_stride, sq - i0,
+                                                 threadIdx.x);
+    mma::load_rows_async<kBM, kD, Tr::kThreads>(sdO + stage * kBM * kD, dout + at, q_stride,
+                                                 sq - i0, threadIdx.x);
   };
   // Causal: query blocks wholly above this key block see none of it.
   const int i_begin = p.causal ? max(0, (n0 - diag) / kBM * kBM) : 0;
   if (i_begin < sq) load_q_do(i_begin, 0);
   mma::cp_async_commit();
+
+  // ldmatrix addresses of this lane (mma_utils.cuh): Q, dO and their stage-0 transposes; K, V;
+  // P^T, dS^T and dS of this warp's rows.
+  const mma::LdsmLane<kD> lane_q = mma::lane_a<kD>(sQ, lane, wrow),
+                          lane_do = mma::lane_a<kD>(sdO, lane, wrow);
+  const mma::LdsmLane<kD> lane_k = mma::lane_b<kD>(sK, lane), lane_v = mma::lane_b<kD>(sV, lane);
+  const mma::LdsmLane<kD> lane_q_t = mma::lane_b_trans<kD>(sQ, lane),
+                          lane_do_t = mma::lane_b_trans<kD>(sdO, lane),
+                          lane_k_t = mma::lane_b_trans<kD>(sK, lane);
+  const mma::LdsmLane<kBN> lane_p_t = mma::lane_a_trans<kBN>(sP, lane, wrow),
+                           lane_ds_t = mma::lane_a_trans<kBN>(sdS, lane, wrow),
+                           lane_ds = mma::lane_a<kBN>(sdS, lane, wrow);
 
   float acc_dv[Tr::kDTiles][4] = {}, acc_dk[Tr::kDTiles][4] = {};
   for (int i0 = i_begin, it = 0; i0 < sq; i0 += kBM, ++it) {  // line 8: for each query block
@@ -87,23 +94,25 @@ __global__ void __launch_bounds__(128, 1) fa2_backward_kernel(const Fa2BwdParams
       load_q_do(i0 + kBM, stage ^ 1);
       mma::cp_async_commit();
     }
-    const T* cQ = sQ + stage * kBM * kD;
-    const T* cdO = sdO + stage * kBM * kD;
+    const uint32_t stage_bytes = stage * kBM * kD * sizeof(T);
+    const mma::LdsmLane<kD> cQ = lane_q.shifted(stage_bytes), cdO = lane_do.shifted(stage_bytes);
+    const mma::LdsmLane<kD> cQ_t = lane_q_t.shifted(stage_bytes),
+                            cdO_t = lane_do_t.shifted(stage_bytes);
 
     // ---- S = Q_i K_j^T and dP = dO_i V_j^T for this warp's 16 rows ----
     float acc_s[Tr::kNTiles][4] = {}, acc_dp[Tr::kNTiles][4] = {};
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
       uint32_t aq[4], ado[4];
-      mma::load_a<kD>(aq, cQ, wrow, kk * 16, lane);
-      mma::load_a<kD>(ado, cdO, wrow, kk * 16, lane);
+      mma::ldsm_x4(aq, cQ.addr(kk, 0));
+      mma::ldsm_x4(ado, cdO.addr(kk, 0));
 #pragma unroll
       for (int np = 0; np < Tr::kNTiles / 2; ++np) {
         uint32_t b0[2], b1[2];
-        mma::load_b<kD>(b0, b1, sK, np * 16, kk * 16, lane);
+        mma::ldsm_b(b0, b1, lane_k.addr(kk, np * 16));
         mma::mma_16816<T>(acc_s[2 * np], aq, b0);
         mma::mma_16816<T>(acc_s[2 * np + 1], aq, b1);
-        mma::load_b<kD>(b0, b1, sV, np * 16, kk * 16, lane);
+        mma::ldsm_b(b0, b1, lane_v.addr(kk, np * 16));
         mma::mma_16816<T>(acc_dp[2 * np], ado, b0);
         mma::mma_16816<T>(acc_dp[2 * np + 1], ado, b1);
       }
@@ -141,15 +150,15 @@ __global__ void __launch_bounds__(128, 1) fa2_backward_kernel(const Fa2BwdParams
 #pragma unroll
     for (int kk = 0; kk < kBM / 16; ++kk) {
       uint32_t ap[4], ads[4];
-      mma::load_a_trans<kBN>(ap, sP, wrow, kk * 16, lane);
-      mma::load_a_trans<kBN>(ads, sdS, wrow, kk * 16, lane);
+      mma::ldsm_x4_trans(ap, lane_p_t.addr(0, kk * 16));
+      mma::ldsm_x4_trans(ads, lane_ds_t.addr(0, kk * 16));
 #pragma unroll
       for (int dp = 0; dp < Tr::kDTiles / 2; ++dp) {
         uint32_t b0[2], b1[2];
-        mma::load_b_trans<kD>(b0, b1, cdO, dp * 16, kk * 16, lane);
+        mma::ldsm_b_trans(b0, b1, cdO_t.addr(dp, kk * 16));
         mma::mma_16816<T>(acc_dv[2 * dp], ap, b0);
         mma::mma_16816<T>(acc_dv[2 * dp + 1], ap, b1);
-        mma::load_b_trans<kD>(b0, b1, cQ, dp * 16, kk * 16, lane);
+        mma::ldsm_b_trans(b0, b1, cQ_t.addr(dp, kk * 16));
         mma::mma_16816<T>(acc_dk[2 * dp], ads, b0);
         mma::mma_16816<T>(acc_dk[2 * dp + 1], ads, b1);
       }
@@ -162,11 +171,11 @@ __global__ void __launch_bounds__(128, 1) fa2_backward_kernel(const Fa2BwdParams
 #pragma unroll
       for (int kk = 0; kk < kBN / 16; ++kk) {
         uint32_t a[4];
-        mma::load_a<kBN>(a, sdS, wrow, kk * 16, lane);
+        mma::ldsm_x4(a, lane_ds.addr(kk, 0));
 #pragma unroll
         for (int dp = 0; dp < 2; ++dp) {
           uint32_t b0[2], b1[2];
-          mma::load_b_trans<kD>(b0, b1, sK, d0 + dp * 16, kk * 16, lane);
+          mma::ldsm_b_trans(b0, b1, lane_k_t.addr(d0 / 16 + dp, kk * 16));
           mma::mma_16816<T>(acc_dq[2 * dp], a, b0);
           mma::mma_16816<T>(acc_dq[2 * dp + 1], a, b1);
         }

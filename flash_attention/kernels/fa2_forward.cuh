@@ -8,32 +8,28 @@
 //
 // Per key block (Alg. 1 lines 6-10), each warp, all in registers:
 //   S = Q K^T            mma.sync m16n8k16, Q and K fragments by ldmatrix from shared memory
-//   m_new = max(m, rowmax(S)),  P = exp2(S*scale*log2e - m_new),  l = e^(m-m_new) l + rowsum(P)
+//   m_new = max(m, rowmax(S)),  P = exp2((S - m_new) * scale * log2e),  l = e^(m-m_new) l + rowsum(P)
 //   O = e^(m - m_new) O + P V   (P goes from the S accumulators straight into A fragments)
 // O stays *unnormalised* until the end (Sec. 3.1, fewer non-matmul FLOPs): it is divided by l
 // once (line 12), and only the logsumexp L = m + log l is saved for the backward (line 13).
 //
-// Options resolved at run time (they only change index arithmetic outside the inner loop):
-//   causal      bottom-right aligned; key blocks wholly above the diagonal are never loaded, and
-//               only blocks that straddle it (or the sequence end) pay for the mask
-//   pack_gqa    rows of a tile are (token, query head) pairs of one kv head, so a decode step
-//               of 1 token x 4 query heads fills 4 rows of one tile instead of 4 tiles
-//   num_splits  > 1: each block covers a slice of the key range and writes an fp32 partial O
-//               and its lse, for a logsumexp merge (Flash-Decoding)
-// fa2_forward sets pack_gqa = false and num_splits = 1: decode now has its own kernel
-// (flash_decode.cu). The two options stay until a prefill run shows that removing them costs
-// nothing: without them ptxas allocated this kernel's registers differently (d = 128 spills
-// 104/104 bytes instead of 84/116), and the H200 quick run of 2026-12-02 measured the forward
-// 2-5% slower at seq 512-2048 while the untouched kernels matched to 1%.
+// Causal masking is bottom-right aligned; key blocks wholly above the diagonal are never
+// loaded, and only blocks that straddle it (or the sequence end) pay for the mask.
+//
+// What made it fast (H200, d 128, 8k: 235 -> 368 TFLOP/s; ncu and SASS in the README): index
+// arithmetic out of the inner loop -- cp.async addresses by increments (load_rows_async), ldmatrix
+// addresses with the swizzle precomputed (LdsmLane), the stage a compile-time constant -- which
+// halved the instructions per mma; then the softmax's row reductions as trees, because the
+// warps stall on fixed-latency dependencies (two warps per scheduler hide little).
 #pragma once
 #include <cfloat>
+#include <type_traits>
 
 #include "fa2_forward_launch.h"
 #include "llmi/check.h"
 #include "mma_utils.cuh"
 
 namespace flash {
-
 
 template <typename T_, int kD_, int kBlockM_, int kBlockN_, int kWarps_>
 struct Fa2FwdTraits {
@@ -59,43 +55,30 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
   T* sK = sQ + kBM * kD;       // [2][kBN][kD]
   T* sV = sK + 2 * kBN * kD;   // [2][kBN][kD]
 
-  // ---- which tile: Grid (num_m_blocks * num_splits, heads_q or heads_kv if packed, batch) --
-  const int b = blockIdx.z;
-  const int split = blockIdx.x / p.num_m_blocks;
+  // ---- which tile: grid (num_m_blocks, heads_q, batch) ----
+  const int b = blockIdx.z, head = blockIdx.y, kv_head = head / p.group;
   // Longest blocks first: under the causal mask later query blocks see more keys.
-  const int m_block = p.num_m_blocks - 1 - blockIdx.x % p.num_m_blocks;
+  const int m_block = p.num_m_blocks - 1 - blockIdx.x;
   const int q0 = p.cu_seqlens_q[b], sq = p.cu_seqlens_q[b + 1] - q0;
   const int k0 = p.cu_seqlens_k[b], sk = p.cu_seqlens_k[b + 1] - k0;
-  const int rows = p.pack_gqa ? sq * p.group : sq;
   const int m0 = m_block * kBM;
-  if (m0 >= rows) return;
-  const int kv_head = p.pack_gqa ? blockIdx.y : blockIdx.y / p.group;
-  // Tile row r -> (token within the sequence, query head).
-  auto token_of = [&](int r) { return p.pack_gqa ? (m0 + r) / p.group : m0 + r; };
-  auto head_of = [&](int r) {
-    return p.pack_gqa ? kv_head * p.group + (m0 + r) % p.group : int(blockIdx.y);
-  };
-  const int diag = sk - sq;  // bottom-right alignment: token i sees keys j <= i + diag
+  if (m0 >= sq) return;
+  const int diag = sk - sq;  // bottom-right alignment: row i sees keys j <= i + diag
 
   // ---- key blocks this tile visits: causal tiles stop at the diagonal (skipped, not masked) --
-  const int n_blocks_seq = (sk + kBN - 1) / kBN;
-  int n_end = n_blocks_seq;
-  if (p.causal) {
-    const int last_token = token_of(min(kBM, rows - m0) - 1);
-    n_end = min(n_end, max(0, (last_token + diag + 1 + kBN - 1) / kBN));
-  }
-  const int per_split = (n_blocks_seq + p.num_splits - 1) / p.num_splits;
-  const int n_begin = split * per_split;
-  n_end = min(n_end, n_begin + per_split);
+  int n_end = (sk + kBN - 1) / kBN;
+  if (p.causal) n_end = min(n_end, max(0, (min(m0 + kBM, sq) - 1 + diag + 1 + kBN - 1) / kBN));
 
-  const T* q = static_cast<const T*>(p.q);
-  const T* k = static_cast<const T*>(p.k);
-  const T* v = static_cast<const T*>(p.v);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const size_t q_stride = size_t(p.heads_q) * kD, kv_stride = size_t(p.heads_kv) * kD;
+  const T* q = static_cast<const T*>(p.q) + size_t(q0 + m0) * q_stride + size_t(head) * kD;
+  const T* k = static_cast<const T*>(p.k) + size_t(k0) * kv_stride + size_t(kv_head) * kD;
+  const T* v = static_cast<const T*>(p.v) + size_t(k0) * kv_stride + size_t(kv_head) * kD;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int g = lane / 4, c = lane % 4;
   const int warp_row0 = warp * Tr::kRowsPerWarp;
 
   float acc_o[Tr::kMTiles][Tr::kDTiles][4] = {};
+  // Row max of the raw scores S (not yet scaled) and per-lane partial row sums.
   float row_max[Tr::kMTiles][2], row_sum[Tr::kMTiles][2];
 #pragma unroll
   for (int mt = 0; mt < Tr::kMTiles; ++mt)
@@ -103,35 +86,35 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
 
   auto load_kv = [&](int n_block, int stage) {
     const int n0 = n_block * kBN;
-    auto row = [&](const T* base) {
-      return [=](int r) -> const T* {
-        return n0 + r < sk ? base + (size_t(k0 + n0 + r) * p.heads_kv + kv_head) * kD : nullptr;
-      };
-    };
-    mma::load_tile_async<kBN, kD, Tr::kThreads>(sK + stage * kBN * kD, k, row(k));
-    mma::load_tile_async<kBN, kD, Tr::kThreads>(sV + stage * kBN * kD, v, row(v));
+    mma::load_rows_async<kBN, kD, Tr::kThreads>(sK + stage * kBN * kD, k + n0 * kv_stride,
+                                                 kv_stride, sk - n0, tid);
+    mma::load_rows_async<kBN, kD, Tr::kThreads>(sV + stage * kBN * kD, v + n0 * kv_stride,
+                                                 kv_stride, sk - n0, tid);
   };
 
-  if (n_begin < n_end) {
+  // ldmatrix addresses of this lane (Q: this warp's rows; K and V: stage 0).
+  const mma::LdsmLane<kD> lane_q = mma::lane_a<kD>(sQ, lane, warp_row0);
+  const mma::LdsmLane<kD> lane_k = mma::lane_b<kD>(sK, lane), lane_v = mma::lane_b_trans<kD>(sV, lane);
+
+  if (n_end > 0) {
     // Alg. 1 line 4: load Q_i once; line 6: first K_j, V_j.
-    mma::load_tile_async<kBM, kD, Tr::kThreads>(sQ, q, [&](int r) -> const T* {
-      return m0 + r < rows ? q + (size_t(q0 + token_of(r)) * p.heads_q + head_of(r)) * kD
-                           : nullptr;
-    });
-    load_kv(n_begin, 0);
+    mma::load_rows_async<kBM, kD, Tr::kThreads>(sQ, q, q_stride, sq - m0, tid);
+    load_kv(0, 0);
     mma::cp_async_commit();
   }
 
-  for (int n_block = n_begin; n_block < n_end; ++n_block) {
-    const int stage = (n_block - n_begin) & 1;
+  // One key block (Alg. 1 lines 6-10) in pipeline stage `stage`: a compile-time stage makes
+  // every shared-memory address a register plus an immediate.
+  auto key_block = [&](int n_block, auto stage_constant) {
+    constexpr int stage = decltype(stage_constant)::value;
     mma::cp_async_wait_all();
     __syncthreads();  // this stage has landed; every warp is done with the other stage
     if (n_block + 1 < n_end) {  // prefetch the next K_j, V_j while this one is computed
       load_kv(n_block + 1, stage ^ 1);
       mma::cp_async_commit();
     }
-    const T* cK = sK + stage * kBN * kD;
-    const T* cV = sV + stage * kBN * kD;
+    constexpr uint32_t kStageBytes = stage * kBN * kD * sizeof(T);
+    const mma::LdsmLane<kD> cK = lane_k.shifted(kStageBytes), cV = lane_v.shifted(kStageBytes);
 
     // ---- S = Q_i K_j^T (Alg. 1 line 8) ----
     float acc_s[Tr::kMTiles][Tr::kNTiles][4] = {};
@@ -139,12 +122,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
     for (int kk = 0; kk < kD / 16; ++kk) {
       uint32_t a[Tr::kMTiles][4];
 #pragma unroll
-      for (int mt = 0; mt < Tr::kMTiles; ++mt)
-        mma::load_a<kD>(a[mt], sQ, warp_row0 + mt * 16, kk * 16, lane);
+      for (int mt = 0; mt < Tr::kMTiles; ++mt) mma::ldsm_x4(a[mt], lane_q.addr(kk, mt * 16));
 #pragma unroll
       for (int np = 0; np < Tr::kNTiles / 2; ++np) {
         uint32_t b0[2], b1[2];
-        mma::load_b<kD>(b0, b1, cK, np * 16, kk * 16, lane);
+        mma::ldsm_b(b0, b1, cK.addr(kk, np * 16));
 #pragma unroll
         for (int mt = 0; mt < Tr::kMTiles; ++mt) {
           mma::mma_16816<T>(acc_s[mt][2 * np], a[mt], b0);
@@ -153,47 +135,47 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
       }
     }
 
-    // ---- mask: only blocks at the sequence end or straddling the causal diagonal ----
+    // ---- mask: only blocks at the sequence end or straddling this warp's causal diagonal ----
     const int n0 = n_block * kBN;
-    const bool need_mask =
-        n0 + kBN > sk || (p.causal && n0 + kBN - 1 > token_of(warp_row0) + diag);
+    if (n0 + kBN > sk || (p.causal && n0 + kBN - 1 > m0 + warp_row0 + diag)) {
 #pragma unroll
-    for (int mt = 0; mt < Tr::kMTiles; ++mt)
+      for (int mt = 0; mt < Tr::kMTiles; ++mt)
 #pragma unroll
-      for (int nt = 0; nt < Tr::kNTiles; ++nt)
+        for (int nt = 0; nt < Tr::kNTiles; ++nt)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float& s = acc_s[mt][nt][e];
-          s *= p.scale_log2;
-          if (need_mask) {
+          for (int e = 0; e < 4; ++e) {
             const int col = n0 + nt * 8 + 2 * c + (e & 1);
-            const int tok = token_of(warp_row0 + mt * 16 + g + (e >> 1) * 8);
-            if (col >= sk || (p.causal && col > tok + diag)) s = -INFINITY;
+            const int row = m0 + warp_row0 + mt * 16 + g + (e >> 1) * 8;
+            if (col >= sk || (p.causal && col > row + diag)) acc_s[mt][nt][e] = -INFINITY;
           }
-        }
+    }
 
-    // ---- online softmax (Alg. 1 lines 9-10): rows g and g+8 of each m-tile; a row lives in
-    // the 4 lanes of a quad, so its max is reduced with two xor-shuffles ----
+    // ---- online softmax (Alg. 1 lines 9-10), base 2 with the scale folded in (FA2's
+    // softmax_rescale_o): P = exp2(S * scale_log2 - m * scale_log2), one FFMA and one MUFU per
+    // score. Rows g and g+8 of each m-tile; a row lives in the 4 lanes of a quad, so its max is
+    // reduced with two xor-shuffles. The lane's 2 * kNTiles values of a row are reduced as a
+    // pairwise tree, not a serial chain: the chain's latency is what these warps stall on ----
+    constexpr int kRowVals = 2 * Tr::kNTiles;
 #pragma unroll
     for (int mt = 0; mt < Tr::kMTiles; ++mt)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float mx = row_max[mt][h];
+        float v[kRowVals];
 #pragma unroll
-        for (int nt = 0; nt < Tr::kNTiles; ++nt)
-          mx = fmaxf(mx, fmaxf(acc_s[mt][nt][2 * h], acc_s[mt][nt][2 * h + 1]));
+        for (int i = 0; i < kRowVals; ++i) v[i] = acc_s[mt][i / 2][2 * h + i % 2];
+        float mx = fmaxf(row_max[mt][h], mma::tree_reduce<kRowVals>(v, fmaxf));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         // A row that has seen only masked keys keeps m = -inf; use 0 so exp2 gives 0, not NaN.
-        const float m_use = mx == -INFINITY ? 0.f : mx;
-        const float correction = mma::exp2_approx(row_max[mt][h] - m_use);
+        const float m_scaled = (mx == -INFINITY ? 0.f : mx) * p.scale_log2;
+        const float correction = mma::exp2_approx(row_max[mt][h] * p.scale_log2 - m_scaled);
         row_max[mt][h] = mx;
-        float sum = 0;
 #pragma unroll
-        for (int nt = 0; nt < Tr::kNTiles; ++nt)
-#pragma unroll
-          for (int e = 2 * h; e < 2 * h + 2; ++e)
-            sum += (acc_s[mt][nt][e] = mma::exp2_approx(acc_s[mt][nt][e] - m_use));
+        for (int i = 0; i < kRowVals; ++i) {
+          float& s = acc_s[mt][i / 2][2 * h + i % 2];
+          v[i] = s = mma::exp2_approx(fmaf(s, p.scale_log2, -m_scaled));
+        }
+        const float sum = mma::tree_reduce<kRowVals>(v, [](float a, float b) { return a + b; });
         row_sum[mt][h] = row_sum[mt][h] * correction + sum;  // per-lane partial, reduced at end
 #pragma unroll
         for (int dt = 0; dt < Tr::kDTiles; ++dt)
@@ -217,7 +199,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
 #pragma unroll
       for (int dp = 0; dp < Tr::kDTiles / 2; ++dp) {
         uint32_t b0[2], b1[2];
-        mma::load_b_trans<kD>(b0, b1, cV, dp * 16, kk * 16, lane);
+        mma::ldsm_b_trans(b0, b1, cV.addr(dp, kk * 16));
 #pragma unroll
         for (int mt = 0; mt < Tr::kMTiles; ++mt) {
           mma::mma_16816<T>(acc_o[mt][2 * dp], a[mt], b0);
@@ -225,10 +207,14 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
         }
       }
     }
+  };
+  for (int n_block = 0; n_block < n_end; n_block += 2) {
+    key_block(n_block, std::integral_constant<int, 0>());
+    if (n_block + 1 < n_end) key_block(n_block + 1, std::integral_constant<int, 1>());
   }
 
-  // ---- epilogue (Alg. 1 lines 12-13): O / l once, L = m + log l. A row with no visible key
-  // (n_begin == n_end, or fully masked) has l = 0: it writes O = 0 and L = -inf ----
+  // ---- epilogue (Alg. 1 lines 12-13): O / l once, L = m + log l (natural log). A row with no
+  // visible key (fully masked) has l = 0: it writes O = 0 and L = -inf ----
   constexpr float kLn2 = 0.6931471805599453f;
 #pragma unroll
   for (int mt = 0; mt < Tr::kMTiles; ++mt)
@@ -238,33 +224,21 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       const float inv = l > 0 ? 1.f / l : 0.f;
-      const float lse = l > 0 ? (row_max[mt][h] + __log2f(l)) * kLn2 : -INFINITY;
+      const float lse = l > 0 ? (row_max[mt][h] * p.scale_log2 + __log2f(l)) * kLn2 : -INFINITY;
       const int r = warp_row0 + mt * 16 + g + 8 * h;
-      if (m0 + r >= rows) continue;
-      const int tok = q0 + token_of(r), head = head_of(r);
-      const size_t o_off = (size_t(tok) * p.heads_q + head) * kD;
-      const size_t l_off = size_t(head) * p.total_q + tok;
-      if (p.num_splits == 1) {
-        T* out = static_cast<T*>(p.out) + o_off;
+      if (m0 + r >= sq) continue;
+      T* out = static_cast<T*>(p.out) + size_t(q0 + m0 + r) * q_stride + size_t(head) * kD;
 #pragma unroll
-        for (int dt = 0; dt < Tr::kDTiles; ++dt)
-          *reinterpret_cast<uint32_t*>(out + dt * 8 + 2 * c) =
-              E::pack(acc_o[mt][dt][2 * h] * inv, acc_o[mt][dt][2 * h + 1] * inv);
-        if (c == 0 && p.lse) p.lse[l_off] = lse;
-      } else {
-        float* out = p.out_partial + size_t(split) * p.total_q * p.heads_q * kD + o_off;
-#pragma unroll
-        for (int dt = 0; dt < Tr::kDTiles; ++dt)
-          *reinterpret_cast<float2*>(out + dt * 8 + 2 * c) =
-              make_float2(acc_o[mt][dt][2 * h] * inv, acc_o[mt][dt][2 * h + 1] * inv);
-        if (c == 0) p.lse_partial[size_t(split) * p.heads_q * p.total_q + l_off] = lse;
-      }
+      for (int dt = 0; dt < Tr::kDTiles; ++dt)
+        *reinterpret_cast<uint32_t*>(out + dt * 8 + 2 * c) =
+            E::pack(acc_o[mt][dt][2 * h] * inv, acc_o[mt][dt][2 * h + 1] * inv);
+      if (c == 0 && p.lse) p.lse[size_t(head) * p.total_q + q0 + m0 + r] = lse;
     }
 }
 
 // Launches fa2_forward_kernel for one tile configuration.
 template <typename Tr>
-void launch_fa2_forward(const Fa2FwdParams& p, int grid_y, int batch, cudaStream_t stream) {
+void launch_fa2_forward(const Fa2FwdParams& p, int batch, cudaStream_t stream) {
   static bool configured = false;  // opt in to > 48 KB of dynamic shared memory once
   if (!configured) {
     LLMI_CUDA_CHECK(cudaFuncSetAttribute(fa2_forward_kernel<Tr>,
@@ -272,8 +246,8 @@ void launch_fa2_forward(const Fa2FwdParams& p, int grid_y, int batch, cudaStream
                                          Tr::kSmemBytes));
     configured = true;
   }
-  // Grid: (query-row blocks x splits, heads_q -- or heads_kv when GQA is packed --, batch)
-  const dim3 grid(p.num_m_blocks * p.num_splits, grid_y, batch);
+  // Grid: (query-row blocks, heads_q, batch)
+  const dim3 grid(p.num_m_blocks, p.heads_q, batch);
   fa2_forward_kernel<Tr><<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(p);
   LLMI_LAUNCH_CHECK();
 }

@@ -16,10 +16,10 @@ void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, int batch,
   constexpr TileShape t = fa2_prefill_tile(kD);
   if (dtype == llmi::DType::BF16)
     launch_fa2_forward<Fa2FwdTraits<__nv_bfloat16, kD, t.block_m, t.block_n, t.warps>>(
-        p, p.heads_q, batch, stream);
+        p, batch, stream);
   else
     launch_fa2_forward<Fa2FwdTraits<__half, kD, t.block_m, t.block_n, t.warps>>(
-        p, p.heads_q, batch, stream);
+        p, batch, stream);
 }
 
 }  // namespace flash

@@ -13,17 +13,13 @@ struct Fa2FwdParams {
   const void* v;             // [total_k, heads_kv, D]
   const int* cu_seqlens_q;   // [batch + 1]
   const int* cu_seqlens_k;   // [batch + 1]
-  void* out;                 // [total_q, heads_q, D]          (num_splits == 1)
-  float* lse;                // [heads_q, total_q]             (num_splits == 1; may be null)
-  float* out_partial;        // [num_splits, total_q, heads_q, D] (num_splits > 1)
-  float* lse_partial;        // [num_splits, heads_q, total_q]    (num_splits > 1)
+  void* out;                 // [total_q, heads_q, D]
+  float* lse;                // [heads_q, total_q] (may be null)
   int total_q;
   int heads_q, heads_kv, group;  // group = heads_q / heads_kv
   float scale_log2;          // softmax scale * log2(e): exponentials are taken base 2
   bool causal;
-  bool pack_gqa;             // fa2_forward: false (see fa2_forward.cuh)
   int num_m_blocks;          // query-row blocks of the longest sequence
-  int num_splits;            // fa2_forward: 1
 };
 
 struct TileShape {

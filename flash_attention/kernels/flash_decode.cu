@@ -58,23 +58,6 @@ struct DecodeTraits {
   static constexpr int kSmemBytes = kRows * kD * int(sizeof(T)) + kPipeBytes;
 };
 
-// One warp copies rows [n0, n0 + kBlockN) of one kv head's K or V into a swizzled stage. Lane l
-// copies 16-byte chunk l % kChunks of every (32 / kChunks)-th row; rows >= sk are zero-filled
-// (their scores are masked and their V rows then add nothing).
-template <typename Tr, typename T>
-__device__ __forceinline__ void load_kv_tile(T* stage, const T* head_base, size_t row_stride,
-                                             int n0, int sk, int lane) {
-  constexpr int kRowStep = 32 / Tr::kChunks;
-  const int c = (lane % Tr::kChunks) * 8, r0 = lane / Tr::kChunks;
-#pragma unroll
-  for (int i = 0; i < Tr::kBlockN / kRowStep; ++i) {
-    const int r = r0 + i * kRowStep;
-    const bool valid = n0 + r < sk;
-    mma::cp_async_16(stage + mma::swizzle<Tr::kD>(r, c),
-                     head_base + (valid ? size_t(n0 + r) * row_stride + c : 0), valid);
-  }
-}
-
 template <typename Tr>
 __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const DecodeParams p) {
   using T = typename Tr::T;
@@ -119,8 +102,13 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
   auto tile_n0 = [&](int i) { return (n_begin + warp + i * kW) * kBN; };
   auto load_tile = [&](int i) {
     const int stage = i % Tr::kStages;
-    load_kv_tile<Tr>(sK + stage * Tr::kStageElems, k_head, kv_stride, tile_n0(i), sk, lane);
-    load_kv_tile<Tr>(sV + stage * Tr::kStageElems, v_head, kv_stride, tile_n0(i), sk, lane);
+    // One warp copies rows [n0, n0 + kBlockN) of its kv head; rows >= sk are zero-filled (their
+    // scores are masked and their V rows then add nothing).
+    const int n0 = tile_n0(i);
+    mma::load_rows_async<kBN, kD, 32>(sK + stage * Tr::kStageElems, k_head + n0 * kv_stride,
+                                      kv_stride, sk - n0, lane);
+    mma::load_rows_async<kBN, kD, 32>(sV + stage * Tr::kStageElems, v_head + n0 * kv_stride,
+                                      kv_stride, sk - n0, lane);
   };
 
   // ---- prologue: Q (Alg. 1 line 4; rows past the tile's end read as 0), then the first
@@ -128,7 +116,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
   for (int i = threadIdx.x; i < kRows * Tr::kChunks; i += Tr::kThreads) {
     const int r = i / Tr::kChunks, col = (i % Tr::kChunks) * 8;
     const bool valid = m0 + r < rows;
-    mma::cp_async_16(
+    mma::cp_async_16_zfill(
         sQ + mma::swizzle<kD>(r, col),
         valid ? q + (size_t(q0 + token_of(r)) * p.heads_q + head_of(r)) * kD + col : q, valid);
   }
@@ -143,14 +131,17 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
 
   float acc_o[Tr::kDTiles][4] = {};
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0, 0};  // rows g and g + 8
+  // ldmatrix addresses of this lane (mma_utils.cuh): Q, and this warp's stage-0 K and V.
+  const mma::LdsmLane<kD> lane_q = mma::lane_a<kD>(sQ, lane);
+  const mma::LdsmLane<kD> lane_k = mma::lane_b<kD>(sK, lane), lane_v = mma::lane_b_trans<kD>(sV, lane);
 
   for (int i = 0; i < my_tiles; ++i) {
     mma::cp_async_wait<Tr::kStages - 2>();  // tile i has landed (this lane's copies) ...
     __syncwarp();                           // ... every lane's; all lanes are done with tile i-1
     if (i + Tr::kStages - 1 < my_tiles) load_tile(i + Tr::kStages - 1);  // into tile i-1's stage
     mma::cp_async_commit();
-    const T* cK = sK + (i % Tr::kStages) * Tr::kStageElems;
-    const T* cV = sV + (i % Tr::kStages) * Tr::kStageElems;
+    const uint32_t stage_bytes = (i % Tr::kStages) * Tr::kStageElems * sizeof(T);
+    const mma::LdsmLane<kD> cK = lane_k.shifted(stage_bytes), cV = lane_v.shifted(stage_bytes);
     const int n0 = tile_n0(i);
 
     // ---- S = Q K^T (Alg. 1 line 8) ----
@@ -158,11 +149,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
       uint32_t a[4];
-      mma::load_a<kD>(a, sQ, 0, kk * 16, lane);
+      mma::ldsm_x4(a, lane_q.addr(kk, 0));
 #pragma unroll
       for (int np = 0; np < Tr::kNTiles / 2; ++np) {
         uint32_t b0[2], b1[2];
-        mma::load_b<kD>(b0, b1, cK, np * 16, kk * 16, lane);
+        mma::ldsm_b(b0, b1, cK.addr(kk, np * 16));
         mma::mma_16816<T>(acc_s[2 * np], a, b0);
         mma::mma_16816<T>(acc_s[2 * np + 1], a, b1);
       }
@@ -219,7 +210,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
 #pragma unroll
       for (int dp = 0; dp < Tr::kDTiles / 2; ++dp) {
         uint32_t b0[2], b1[2];
-        mma::load_b_trans<kD>(b0, b1, cV, dp * 16, kk * 16, lane);
+        mma::ldsm_b_trans(b0, b1, cV.addr(dp, kk * 16));
         mma::mma_16816<T>(acc_o[2 * dp], a, b0);
         mma::mma_16816<T>(acc_o[2 * dp + 1], a, b1);
       }

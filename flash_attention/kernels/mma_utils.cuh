@@ -53,24 +53,13 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
   }
 }
 
-// Four 8x8 16-bit matrices; lanes 8i..8i+7 give the row addresses of matrix i, and register i
-// of lane t receives row t/4, columns 2(t%4)..+1 of matrix i (transposed with .trans).
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem_row) {
-  const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem_row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
+// 16-byte asynchronous global -> shared copies; the _zfill form writes zeros instead when
+// !valid (gmem must still be a valid address; it is not read).
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem) {
+  const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(addr), "l"(gmem));
 }
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem_row) {
-  const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem_row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-// 16-byte asynchronous global -> shared copy; when !valid the 16 bytes are zero-filled (rows
-// past the end of a sequence read as zeros, so they add nothing to P V).
-__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
+__device__ __forceinline__ void cp_async_16_zfill(void* smem, const void* gmem, bool valid) {
   const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(gmem),
                "r"(valid ? 16 : 0));
@@ -93,51 +82,122 @@ __device__ __forceinline__ int swizzle(int row, int col) {
   return row * kCols + ((((col >> 3) ^ row) & 7) | ((col >> 3) & ~7)) * 8 + (col & 7);
 }
 
-// ---- Fragments of 16x16 blocks of swizzled [rows][kCols] shared-memory tiles. lane = lane id.
-// A operand, block (m0, k0) of A stored row-major as X[m][k].
-template <int kCols, typename T>
-__device__ __forceinline__ void load_a(uint32_t (&a)[4], const T* X, int m0, int k0, int lane) {
-  ldmatrix_x4(a, X + swizzle<kCols>(m0 + (lane & 15), k0 + (lane >> 4) * 8));
+// ---- Fragments of swizzled [rows][kCols] shared-memory tiles by ldmatrix.
+// ldmatrix.x4 loads four 8x8 16-bit matrices; lanes 8i..8i+7 give the row addresses of matrix i,
+// and register i of lane t receives row t/4, columns 2(t%4)..+1 of matrix i (transposed with
+// .trans). For a 16x16 fragment each lane addresses one row r and one 8-column half `sel` of
+// it; per 16-column step j that is chunk 2j + sel (plus col0 / 8). Swizzled, chunk 2j + sel sits
+// at ((2j % 8) ^ x) + 8 * (2j / 8) with x = (sel ^ r) % 8, because sel only touches bit 0 and 2j
+// never does. So four per-lane addresses (j % 4) cover every step and the rest is a
+// compile-time immediate: an ldmatrix in an unrolled loop needs no address arithmetic.
+// (Computing the swizzle per ldmatrix cost 3-5 integer instructions each, about 300 per key
+// block in the FA2 forward: ncu and SASS, H200, 2026-12-02.)
+template <int kCols>
+struct LdsmLane {
+  uint32_t at_step[4];  // shared-space byte address of step j % 4 of row r
+  // col0: first column of step 0; a multiple of 64, or only steps j < 4 are used.
+  __device__ __forceinline__ LdsmLane(const void* tile, int r, int sel, int col0 = 0) {
+    static_assert(kCols % 64 == 0, "the swizzle needs at least 8 chunks of 16 bytes per row");
+    const uint32_t base = uint32_t(__cvta_generic_to_shared(tile));
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      at_step[j] = base + uint32_t(swizzle<kCols>(r, col0 + 16 * j + 8 * sel)) * 2;
+  }
+  // The same lane in a tile `bytes` further on (another pipeline stage).
+  __device__ __forceinline__ LdsmLane shifted(uint32_t bytes) const {
+    LdsmLane s = *this;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) s.at_step[j] += bytes;
+    return s;
+  }
+  // Step j of row r + dr (dr a multiple of 8; j and dr are constants once loops are unrolled).
+  __device__ __forceinline__ uint32_t addr(int j, int dr) const {
+    return at_step[j % 4] + uint32_t((dr * kCols + (2 * j / 8) * 64) * 2);
+  }
+};
+
+// The lane's row and half for each operand form. Fragments then come from
+//   A 16x16 at (m0, k0) of A = X[m][k]            lane_a(X, lane, row0),  ldsm_x4(addr(k0 / 16, m0))
+//   B n8 tiles n0, n0+8 over k0 of B = X[n][k]^T  lane_b(X, lane),        ldsm_x4(addr(k0 / 16, n0))
+//   B n8 tiles n0, n0+8 over k0 of B = X[k][n]    lane_b_trans(X, lane),  ldsm_x4_trans(addr(n0 / 16, k0))
+//   A 16x16 at (m0, k0) of A = X[k][m]^T          lane_a_trans(X, lane, m0), ldsm_x4_trans(addr(0, k0))
+// row0 (a multiple of 8) offsets every row, e.g. to a warp's own rows.
+template <int kCols>
+__device__ __forceinline__ LdsmLane<kCols> lane_a(const void* X, int lane, int row0 = 0) {
+  return LdsmLane<kCols>(X, row0 + (lane & 15), lane >> 4);
 }
-// A operand, block (m0, k0) of A = X^T, X stored row-major as X[k][m] (e.g. P^T from P).
-template <int kCols, typename T>
-__device__ __forceinline__ void load_a_trans(uint32_t (&a)[4], const T* X, int m0, int k0,
-                                             int lane) {
-  ldmatrix_x4_trans(a, X + swizzle<kCols>(k0 + (lane & 7) + ((lane >> 4) << 3),
-                                          m0 + ((lane >> 3) & 1) * 8));
+template <int kCols>
+__device__ __forceinline__ LdsmLane<kCols> lane_b(const void* X, int lane) {
+  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
 }
-// B operand for n8 tiles n0 and n0 + 8 (b0, b1) over k0..k0+15, B = X^T with X stored
-// row-major as X[n][k] (e.g. K for S = Q K^T).
-template <int kCols, typename T>
-__device__ __forceinline__ void load_b(uint32_t (&b0)[2], uint32_t (&b1)[2], const T* X, int n0,
-                                       int k0, int lane) {
+template <int kCols>
+__device__ __forceinline__ LdsmLane<kCols> lane_b_trans(const void* X, int lane) {
+  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4);
+}
+template <int kCols>
+__device__ __forceinline__ LdsmLane<kCols> lane_a_trans(const void* X, int lane, int m0) {
+  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1, m0);
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+// Two B fragments (n8 tiles n0 and n0 + 8) from one ldmatrix.x4.
+__device__ __forceinline__ void ldsm_b(uint32_t (&b0)[2], uint32_t (&b1)[2], uint32_t addr) {
   uint32_t r[4];
-  ldmatrix_x4(r, X + swizzle<kCols>(n0 + (lane & 7) + ((lane >> 4) << 3),
-                                    k0 + ((lane >> 3) & 1) * 8));
+  ldsm_x4(r, addr);
   b0[0] = r[0], b0[1] = r[1], b1[0] = r[2], b1[1] = r[3];
 }
-// B operand for n8 tiles n0 and n0 + 8 over k0..k0+15, B stored row-major as X[k][n]
-// (e.g. V for O = P V).
-template <int kCols, typename T>
-__device__ __forceinline__ void load_b_trans(uint32_t (&b0)[2], uint32_t (&b1)[2], const T* X,
-                                             int n0, int k0, int lane) {
+__device__ __forceinline__ void ldsm_b_trans(uint32_t (&b0)[2], uint32_t (&b1)[2], uint32_t addr) {
   uint32_t r[4];
-  ldmatrix_x4_trans(r, X + swizzle<kCols>(k0 + (lane & 7) + ((lane >> 3) & 1) * 8,
-                                          n0 + (lane >> 4) * 8));
+  ldsm_x4_trans(r, addr);
   b0[0] = r[0], b0[1] = r[1], b1[0] = r[2], b1[1] = r[3];
 }
 
-// Copies rows [0, kRows) of a tile whose row r starts at row_ptr(r) (or is absent when
-// row_ptr returns null: zero-filled; `any` is then passed as a harmless source address) into
-// swizzled shared memory, with kThreads threads.
-template <int kRows, int kD, int kThreads, typename T, typename RowPtr>
-__device__ __forceinline__ void load_tile_async(T* smem, const T* any, RowPtr row_ptr) {
-  constexpr int kChunksPerRow = kD / 8;
-  for (int i = threadIdx.x; i < kRows * kChunksPerRow; i += kThreads) {
-    const int r = i / kChunksPerRow, c = (i % kChunksPerRow) * 8;
-    const T* src = row_ptr(r);
-    cp_async_16(smem + swizzle<kD>(r, c), src ? src + c : any, src != nullptr);
+// Copies a [kRows][kD] tile into swizzled shared memory with kThreads threads (this one is
+// `tid`): row r comes from src + r * row_stride; rows >= valid_rows are zero-filled (rows past
+// the end of a sequence then add nothing to P V). Thread t always copies 16-byte chunk
+// t % (kD / 8) of every (kThreads / (kD / 8))-th row, so a copy costs an address add; a whole
+// tile (the common case) takes a path without predicates. (The first version computed a row
+// pointer with a division per 16-byte chunk: a third of the FA2 forward's instructions.)
+template <int kRows, int kD, int kThreads, typename T>
+__device__ __forceinline__ void load_rows_async(T* smem, const T* src, size_t row_stride,
+                                                int valid_rows, int tid) {
+  constexpr int kChunks = kD / 8;
+  static_assert(kThreads % kChunks == 0, "a pass of the threads must cover whole rows");
+  constexpr int kRowStep = kThreads / kChunks;
+  static_assert(kRows % kRowStep == 0, "the tile must be a whole number of passes");
+  const int c = (tid % kChunks) * 8, r0 = tid / kChunks;
+  const T* from = src + r0 * row_stride + c;
+  const size_t step = kRowStep * row_stride;
+  if (valid_rows >= kRows) {
+#pragma unroll
+    for (int i = 0; i < kRows / kRowStep; ++i)
+      cp_async_16(smem + swizzle<kD>(r0 + i * kRowStep, c), from + i * step);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kRows / kRowStep; ++i) {
+      const bool valid = r0 + i * kRowStep < valid_rows;
+      cp_async_16_zfill(smem + swizzle<kD>(r0 + i * kRowStep, c), valid ? from + i * step : src,
+                        valid);
+    }
   }
+}
+
+// op over v[0..kN) as a pairwise tree (kN a power of two): log2(kN) dependent steps instead of
+// kN - 1, for reductions whose latency the warp would otherwise stall on.
+template <int kN, typename Op>
+__device__ __forceinline__ float tree_reduce(const float* v, Op op) {
+  static_assert(kN >= 1 && (kN & (kN - 1)) == 0, "a power of two");
+  if constexpr (kN == 1) return v[0];
+  else return op(tree_reduce<kN / 2>(v, op), tree_reduce<kN / 2>(v + kN / 2, op));
 }
 
 // 2^x with the hardware's approximate exponential (MUFU.EX2), as FA2's softmax uses.

@@ -25,8 +25,6 @@ void run_hdim(const Problem& pr, const Fa2FwdParams& p, cudaStream_t stream) {
 Fa2FwdParams make_params(const Problem& pr, const ForwardArgs& a) {
   Fa2FwdParams p{};
   fill_forward_params(p, pr, a, "fa2");
-  p.pack_gqa = false;
-  p.num_splits = 1;
   return p;
 }
 }  // namespace
