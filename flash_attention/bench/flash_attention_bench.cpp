@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "gpu_case.h"
 #include "llmi/bench.h"
@@ -63,6 +64,9 @@ const std::map<std::tuple<int, bool, int>, Peer>& peers() {
 
 struct Config {
   std::string suite = "all";
+  // Prefill grid filters (empty = the whole grid), e.g. to profile one point with ncu.
+  std::vector<int> seqlens, head_dims;
+  std::vector<std::string> kernels, masks;
   int fa1_max_seqlen = 2048;   // FA1 (one block per head, CUDA-core math) is slow beyond this
   int slow_iters = 3;          // timed runs of the FA1 kernels (fp32 CUDA-core math)
 };
@@ -165,11 +169,17 @@ void prefill_suite(const bench::Options& opt, const Config& cfg, bench::Report& 
   std::vector<int> seqs = {512, 1024, 2048, 4096, 8192, 16384};
   std::vector<int> dims = {64, 128};
   if (opt.quick) seqs = {512, 2048}, dims = {128};
+  if (!cfg.seqlens.empty()) seqs = cfg.seqlens;
+  if (!cfg.head_dims.empty()) dims = cfg.head_dims;
+  auto wanted = [](const std::vector<std::string>& list, const std::string& name) {
+    return list.empty() || std::find(list.begin(), list.end(), name) != list.end();
+  };
   size_t free_b = 0, total_b = 0;
   LLMI_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   for (int d : dims)
     for (bool causal : {false, true})
       for (int seq : seqs) {
+        if (!wanted(cfg.masks, causal ? "causal" : "none")) continue;
         const int batch = 16384 / seq, heads = 2048 / d;
         const Problem p = fixed_length_problem(DType::BF16, batch, heads, heads, d, seq, seq, causal);
         Run r(p, opt.seed);
@@ -181,6 +191,7 @@ void prefill_suite(const bench::Options& opt, const Config& cfg, bench::Report& 
                          Kernel::Fa1Bwd, Kernel::Fa2Bwd}) {
           const bool fa1 = k == Kernel::Fa1Fwd || k == Kernel::Fa1Bwd;
           if (fa1 && seq > cfg.fa1_max_seqlen) continue;
+          if (!wanted(cfg.kernels, kernel_name(k))) continue;
           const bool standard = k == Kernel::Standard || k == Kernel::StandardBwd;
           if (standard && std_scratch > 0.6 * double(free_b)) continue;
           bench::Result res;
@@ -325,6 +336,14 @@ int main(int argc, char** argv) {
   app.add_option("--fa1-max-seqlen", cfg.fa1_max_seqlen,
                  "longest sequence FA1 (CUDA-core, one block per head) is timed at")
       ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--seqlens", cfg.seqlens, "prefill: only these sequence lengths (tokens per batch stay 16k)")
+      ->check(CLI::Range(1, 16384));
+  app.add_option("--head-dims", cfg.head_dims, "prefill: only these head dims")
+      ->check(CLI::IsMember({64, 128}));
+  app.add_option("--kernels", cfg.kernels, "prefill: only these kernels")
+      ->check(CLI::IsMember({"standard_fwd", "standard_bwd", "fa1_fwd", "fa2_fwd", "fa1_bwd", "fa2_bwd"}));
+  app.add_option("--masks", cfg.masks, "prefill: only these masks")
+      ->check(CLI::IsMember({"none", "causal"}));
   app.add_option("--slow-iters", cfg.slow_iters, "timed runs of the FA1 kernels (fp32 CUDA-core math)")
       ->check(CLI::Range(1, 1000));
   CLI11_PARSE(app, argc, argv);
