@@ -63,14 +63,6 @@ __device__ __forceinline__ void unpack8(const uint4& v, float* f) {
   }
 }
 
-__global__ void embed_kernel(const bf16_t* __restrict__ table, const int* __restrict__ tokens,
-                             float* __restrict__ x, int H) {
-  pdl_enter();
-  const int t = blockIdx.x;
-  const size_t row = size_t(tokens[t]) * H;
-  for (int i = threadIdx.x; i < H; i += blockDim.x) x[size_t(t) * H + i] = ld(table, row + i);
-}
-
 constexpr int kNormThreads = 512, kNormChunks = 2;  // 8 elements a chunk: H <= 8192
 
 // 8 consecutive fp32 or bf16 values as fp32 (16-byte aligned).
@@ -93,6 +85,21 @@ __device__ __forceinline__ void store8(bf16_t* p, const float* f) {
   *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
 }
 
+// One block per token, 16-byte loads (H % 8 == 0): the first kernel of every decode step.
+__global__ void embed_kernel(const bf16_t* __restrict__ table, const int* __restrict__ tokens,
+                             float* __restrict__ x, bf16_t* __restrict__ x_bf16, int H) {
+  pdl_enter();
+  const int t = blockIdx.x;
+  const uint4* row = reinterpret_cast<const uint4*>(table + size_t(tokens[t]) * H);
+  for (int i = threadIdx.x; i < H / 8; i += blockDim.x) {
+    const uint4 v = row[i];
+    float f[8];
+    unpack8(v, f);
+    store8(x + size_t(t) * H + size_t(i) * 8, f);
+    if (x_bf16) reinterpret_cast<uint4*>(x_bf16 + size_t(t) * H)[i] = v;
+  }
+}
+
 // One block per row, 16-byte loads: a decode step has one row, so this kernel's latency (one
 // SM) is on the critical path 2 * layers times per step; every load is issued before the sum.
 __global__ void __launch_bounds__(kNormThreads)
@@ -111,7 +118,8 @@ __global__ void __launch_bounds__(kNormThreads)
     if (i >= H) continue;
     float d[8];
     load8(x + src + i, v[k]);
-    load8(w + i, wv[k]);
+    if (w) load8(w + i, wv[k]);
+    else for (int e = 0; e < 8; ++e) wv[k][e] = 1.0f;
     if (delta) {
       load8(delta + src + i, d);
       for (int e = 0; e < 8; ++e) v[k][e] += d[e];
@@ -390,10 +398,18 @@ __device__ __forceinline__ void mma_bf16_16x8x16(float* d, uint32_t a0, uint32_t
 // k pairs (2c, 2c + 1) and (2c + 8, 2c + 9); A and B see the same permutation, so each thread's
 // loads are 64 contiguous bytes with no shuffles. The 8 warps split K and add their partial
 // tiles in shared memory (a fixed order: deterministic).
+//
+// kNorm: RMSNorm of the input, fused without a pass before the first MMA. The norm weight is
+// folded into W's columns on upload, so RMSNorm(x) W^T = (x W'^T) / rms(x): the MMAs run on the
+// raw residual x, each thread also sums the squares of the x octets it loads, and the epilogue
+// divides by rms(x) = sqrt(mean(x^2) + eps). (Normalising X as it is loaded was measured at
+// 4.05 -> 6.95 ms per 7B step: the block must finish a pass over x before its first MMA.)
+template <bool kNorm>
 __global__ void __launch_bounds__(kGemvWarps * 32, 2)
     gemv_kernel(const bf16_t* __restrict__ X, const bf16_t* __restrict__ W, void* __restrict__ Y,
-                GemvOut y_kind, int T, int N, int K) {
+                GemvOut y_kind, GemvFusion f, int T, int N, int K) {
   __shared__ float tile[kGemvWarps][16][8];
+  __shared__ float sum_sq[kGemvWarps][8];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
   const int row0 = blockIdx.x * 16;
   // Rows past N read row N - 1 (valid memory); their results are not stored.
@@ -403,7 +419,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
   const bool has_token = g < T;
   const int octets = K / 8, slices = (octets + 15) / 16;
   const uint4 zero = make_uint4(0, 0, 0, 0);
-  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, ss = 0.0f;
   auto load_w = [&](int s, uint4* a, uint4* b) {
 #pragma unroll
     for (int j = 0; j < kGemvOctets; ++j) {
@@ -421,7 +437,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
   };
   // Two slices per warp in flight: this one (a, b, x) and the next (an, bn, xn). The weights do
   // not depend on the previous kernel, so both slices' weights are requested before the wait:
-  // DRAM streams while the previous kernel (a norm, RoPE, attention) finishes.
+  // DRAM streams while the previous kernel (RoPE, attention, another GEMV) finishes.
   uint4 a[kGemvOctets], b[kGemvOctets], x[kGemvOctets], an[kGemvOctets], bn[kGemvOctets],
       xn[kGemvOctets];
   pdl_launch_dependents();
@@ -431,11 +447,23 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
   pdl_wait();
   if (first < slices) load_x(first, x);
   if (second < slices) load_x(second, xn);
+  // kResidual: the epilogue's thread (r, t) reads its residual element now, not after the sums.
+  const int er = threadIdx.x >> 3, et = threadIdx.x & 7, en = row0 + er;
+  const bool e_valid = threadIdx.x < 16 * 8 && et < T && en < N;
+  const float residual = y_kind == GemvOut::kResidual && e_valid
+                             ? static_cast<const float*>(Y)[size_t(et) * N + en]
+                             : 0.0f;
   for (int s = first; s < slices; s += kGemvWarps) {
 #pragma unroll
     for (int j = 0; j < kGemvOctets; ++j) {
       mma_bf16_16x8x16(acc, a[j].x, b[j].x, a[j].y, b[j].y, x[j].x, x[j].y);
       mma_bf16_16x8x16(acc, a[j].z, b[j].z, a[j].w, b[j].w, x[j].z, x[j].w);
+      if (kNorm) {
+        float xf[8];
+        unpack8(x[j], xf);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) ss += xf[e] * xf[e];
+      }
     }
 #pragma unroll
     for (int j = 0; j < kGemvOctets; ++j) a[j] = an[j], b[j] = bn[j], x[j] = xn[j];
@@ -444,7 +472,19 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
   // Accumulator layout of m16n8: (row g, tokens 2c, 2c + 1) and (row g + 8, the same tokens).
   tile[warp][g][2 * c] = acc[0], tile[warp][g][2 * c + 1] = acc[1];
   tile[warp][g + 8][2 * c] = acc[2], tile[warp][g + 8][2 * c + 1] = acc[3];
+  if (kNorm) {  // lanes 4g .. 4g + 3 of every warp hold token g's sum of squares
+    ss += __shfl_xor_sync(0xffffffffu, ss, 1);
+    ss += __shfl_xor_sync(0xffffffffu, ss, 2);
+    if (c == 0) sum_sq[warp][g] = ss;
+  }
   __syncthreads();
+  auto inv_rms = [&](int t) {  // 1 for plain GEMVs
+    if (!kNorm) return 1.0f;
+    float total = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kGemvWarps; ++w) total += sum_sq[w][t];
+    return rsqrtf(total / float(K) + f.eps);
+  };
   if (y_kind == GemvOut::kSwiglu) {
     // Rows g and g + 8 of the tile are gate and up of output row0 / 2 + g (kernels.h), so the
     // block finishes SwiGLU itself in fp32: no gate|up round trip through memory, no extra kernel.
@@ -454,18 +494,28 @@ __global__ void __launch_bounds__(kGemvWarps * 32, 2)
       float gate = 0.0f, up = 0.0f;
 #pragma unroll
       for (int w = 0; w < kGemvWarps; ++w) gate += tile[w][r][t], up += tile[w][r + 8][t];
-      if (t < T && 2 * n < N) st(static_cast<bf16_t*>(Y), size_t(t) * (N / 2) + n, silu_times(gate, up));
+      const float scale = inv_rms(t);
+      if (t < T && 2 * n < N)
+        st(static_cast<bf16_t*>(Y), size_t(t) * (N / 2) + n, silu_times(gate * scale, up * scale));
     }
     return;
   }
   if (threadIdx.x < 16 * 8) {
-    const int r = threadIdx.x >> 3, t = threadIdx.x & 7, n = row0 + r;
     float v = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kGemvWarps; ++w) v += tile[w][r][t];
-    if (t < T && n < N) {
-      if (y_kind == GemvOut::kF32) static_cast<float*>(Y)[size_t(t) * N + n] = v;
-      else st(static_cast<bf16_t*>(Y), size_t(t) * N + n, v);
+    for (int w = 0; w < kGemvWarps; ++w) v += tile[w][er][et];
+    v *= inv_rms(et);
+    if (e_valid) {
+      const size_t at = size_t(et) * N + en;
+      if (y_kind == GemvOut::kF32) {
+        static_cast<float*>(Y)[at] = v;
+      } else if (y_kind == GemvOut::kBf16) {
+        st(static_cast<bf16_t*>(Y), at, v);
+      } else {  // kResidual
+        const float sum = residual + v + (f.bias ? ld(f.bias, en) : 0.0f);
+        static_cast<float*>(Y)[at] = sum;
+        st(f.residual_bf16, at, sum);
+      }
     }
   }
 }
@@ -499,8 +549,10 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, Ar
 
 }  // namespace
 
-void embed(const bf16_t* table, const StepMeta& m, float* x, int T, int H, cudaStream_t s) {
-  launch(embed_kernel, T, 256, s, table, m.tokens, x, H);  // grid: one block per token
+void embed(const bf16_t* table, const StepMeta& m, float* x, bf16_t* x_bf16, int T, int H,
+           cudaStream_t s) {
+  LLMI_REQUIRE(H % 8 == 0, "embed: hidden size " << H << " is not a multiple of 8");
+  launch(embed_kernel, T, 256, s, table, m.tokens, x, x_bf16, H);  // grid: one block per token
   LLMI_LAUNCH_CHECK();
 }
 
@@ -562,14 +614,20 @@ bool gemv_supported(const void* X, const void* W, int T, int K) {
 }
 
 void gemv(const bf16_t* X, const bf16_t* W, void* Y, GemvOut y_kind, int T, int N, int K,
-          cudaStream_t s) {
+          cudaStream_t s, const GemvFusion& f) {
   LLMI_REQUIRE(gemv_supported(X, W, T, K),
                "gemv: needs 1 <= T <= " << kGemvMaxRows << ", K % 8 == 0 and 16-byte aligned "
                                         "operands (T " << T << ", K " << K << ")");
   LLMI_REQUIRE(y_kind != GemvOut::kSwiglu || N % (2 * kSwigluGroup) == 0,
                "gemv: SwiGLU output needs fused gate|up rows in groups of " << kSwigluGroup
                                                                             << " (N " << N << ")");
-  launch(gemv_kernel, (N + 15) / 16, kGemvWarps * 32, s, X, W, Y, y_kind, T, N, K);  // grid: 16 rows each
+  LLMI_REQUIRE(y_kind != GemvOut::kResidual || f.residual_bf16,
+               "gemv: a residual output needs the bf16 copy of the residual (residual_bf16)");
+  const int blocks = (N + 15) / 16;  // grid: 16 rows each
+  if (f.rms_norm)
+    launch(gemv_kernel<true>, blocks, kGemvWarps * 32, s, X, W, Y, y_kind, f, T, N, K);
+  else
+    launch(gemv_kernel<false>, blocks, kGemvWarps * 32, s, X, W, Y, y_kind, f, T, N, K);
   LLMI_LAUNCH_CHECK();
 }
 

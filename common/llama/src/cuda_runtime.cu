@@ -2,10 +2,13 @@
 //
 // One step: upload the step's metadata (tokens, positions, chunk geometry, masks, output rows)
 // in one copy; embed; per layer RMSNorm -> fused QKV GEMM -> RoPE + KV append -> attention ->
-// O GEMM -> residual add + RMSNorm -> fused gate/up GEMM -> SiLU*up (inside the GEMV at decode)
-// -> down GEMM -> residual add (fused into the next norm); final norm of the requested rows; LM
-// head GEMM in fp32 out.
+// O GEMM -> residual add + RMSNorm -> fused gate/up GEMM -> SiLU*up -> down GEMM -> residual
+// add; final norm of the requested rows; LM head GEMM in fp32 out.
 // The GEMMs run once over all new tokens of all sequences (SARATHI's fused batch).
+// The layers' norm weights are folded into the columns of the GEMM that follows each norm, so
+// a norm only divides by the row's rms. A decode step (<= 8 tokens) runs every linear layer as
+// the GEMV of kernels.h and fuses the rest into it: the norm into the QKV and gate|up GEMVs,
+// SiLU*up into gate|up, the residual add into O and down. That leaves 5 kernels per layer.
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -30,8 +33,10 @@ double weight_bytes_bf16(const Config& c) {
 namespace {
 
 struct LayerPtrs {
-  bf16_t *wqkv, *wo, *wgu, *wdown, *bo;  // [Q+2KV, H], [H, Q], [2I, H], [H, I], [H] or null
-  float *bqkv, *attn_norm, *mlp_norm;    // [Q+2KV] or null, [H], [H]
+  // [Q+2KV, H] (attention norm weight folded in), [H, Q], [2I, H] (MLP norm weight folded in),
+  // [H, I], [H] or null
+  bf16_t *wqkv, *wo, *wgu, *wdown, *bo;
+  float* bqkv;  // [Q+2KV] or null
 };
 
 class CudaRuntime final : public Runtime {
@@ -71,11 +76,16 @@ class CudaRuntime final : public Runtime {
 
   // Weights from the host (rounded to bf16), fused: q|k|v rows, and gate|up rows interleaved in
   // groups of kernels::kSwigluGroup (kernels.h) so the decode GEMV can finish SwiGLU in its tile.
+  // Each layer's norm weight is folded into the columns of the GEMM after it, in fp32 before
+  // the rounding: RMSNorm(x) W^T = (x / rms(x)) (W diag(w))^T.
   void upload(const HostWeights& w) {
     const size_t H = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), I = cfg_.intermediate;
-    auto put = [&](bf16_t* dst, const std::vector<float>& src, size_t offset = 0) {
+    // src [rows][H] times fold[H] per column if given, rounded to bf16, at dst + offset.
+    auto put = [&](bf16_t* dst, const std::vector<float>& src, size_t offset = 0,
+                   const std::vector<float>* fold = nullptr) {
       std::vector<bf16_t> b(src.size());
-      for (size_t i = 0; i < src.size(); ++i) b[i] = f32_to_bf16_bits(src[i]);
+      for (size_t i = 0; i < src.size(); ++i)
+        b[i] = f32_to_bf16_bits(fold ? src[i] * (*fold)[i % H] : src[i]);
       LLMI_CUDA_CHECK(cudaMemcpy(dst + offset, b.data(), b.size() * 2, cudaMemcpyHostToDevice));
     };
     auto put32 = [&](float* dst, const std::vector<float>& src, size_t offset = 0) {
@@ -88,22 +98,23 @@ class CudaRuntime final : public Runtime {
     for (size_t l = 0; l < layers_.size(); ++l) {
       const LayerWeights& s = w.layers[l];
       LayerPtrs& d = layers_[l];
-      put(d.wqkv, s.wq), put(d.wqkv, s.wk, Q * H), put(d.wqkv, s.wv, (Q + KV) * H);
+      put(d.wqkv, s.wq, 0, &s.attn_norm), put(d.wqkv, s.wk, Q * H, &s.attn_norm);
+      put(d.wqkv, s.wv, (Q + KV) * H, &s.attn_norm);
       put(d.wo, s.wo), put(d.wdown, s.w_down);
       constexpr size_t G = kernels::kSwigluGroup;
       for (size_t r = 0; r < I; r += G) {  // gate rows r .. r + G, then the same up rows
         std::copy_n(s.w_gate.begin() + r * H, G * H, gate_up.begin() + 2 * r * H);
         std::copy_n(s.w_up.begin() + r * H, G * H, gate_up.begin() + (2 * r + G) * H);
       }
-      put(d.wgu, gate_up);
-      put32(d.attn_norm, s.attn_norm), put32(d.mlp_norm, s.mlp_norm);
+      put(d.wgu, gate_up, 0, &s.mlp_norm);
       if (d.bqkv) put32(d.bqkv, s.bq), put32(d.bqkv, s.bk, Q), put32(d.bqkv, s.bv, Q + KV);
       if (d.bo) put(d.bo, s.bo);
     }
     LLMI_CUDA_CHECK(cudaDeviceSynchronize());  // the runtime's stream does not wait on cudaMemcpy
   }
 
-  // Random bf16 weights made on the device: uniform +-sqrt(3/fan_in), norms in [0.8, 1.2).
+  // Random bf16 weights made on the device: uniform +-sqrt(3/fan_in), the final norm in
+  // [0.8, 1.2) (the layers' norms are folded into random weights: nothing to add).
   void randomize(uint64_t seed) {
     const size_t H = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), I = cfg_.intermediate;
     uint64_t s = seed * 1000;
@@ -119,7 +130,6 @@ class CudaRuntime final : public Runtime {
       fill(d.wo, DType::BF16, H * Q, init_scale(int(Q)));
       fill(d.wgu, DType::BF16, 2 * I * H, init_scale(int(H)));
       fill(d.wdown, DType::BF16, H * I, init_scale(int(I)));
-      ones(d.attn_norm, H), ones(d.mlp_norm, H);
       if (d.bqkv) fill(d.bqkv, DType::F32, Q + 2 * KV, 0.1f);
       if (d.bo) fill(d.bo, DType::BF16, H, 0.1f);
     }
@@ -216,7 +226,7 @@ class CudaRuntime final : public Runtime {
     // All weights in one allocation, carved in order.
     const size_t per_layer = (Q + 2 * KV) * H + H * Q + 2 * I * H + H * I + (cfg_.o_bias ? H : 0);
     const size_t n16 = V * H * (cfg_.tie_embeddings ? 1 : 2) + L * per_layer;
-    const size_t n32 = H + L * (2 * H + (cfg_.qkv_bias ? Q + 2 * KV : 0));
+    const size_t n32 = H + L * (cfg_.qkv_bias ? Q + 2 * KV : 0);
     w16_ = DeviceBuffer<bf16_t>(n16);
     w32_ = DeviceBuffer<float>(n32);
     bf16_t* p = w16_.data();
@@ -230,7 +240,6 @@ class CudaRuntime final : public Runtime {
       LayerPtrs d{};
       d.wqkv = take((Q + 2 * KV) * H), d.wo = take(H * Q), d.wgu = take(2 * I * H), d.wdown = take(H * I);
       d.bo = cfg_.o_bias ? take(H) : nullptr;
-      d.attn_norm = take32(H), d.mlp_norm = take32(H);
       d.bqkv = cfg_.qkv_bias ? take32(Q + 2 * KV) : nullptr;
       layers_.push_back(d);
     }
@@ -238,6 +247,7 @@ class CudaRuntime final : public Runtime {
     k_cache_ = DeviceBuffer<bf16_t>(L * kv_.layer_stride());
     v_cache_ = DeviceBuffer<bf16_t>(L * kv_.layer_stride());
     x_ = DeviceBuffer<float>(T * H);
+    x_bf16_ = DeviceBuffer<bf16_t>(T * H);
     h_ = DeviceBuffer<bf16_t>(T * H);
     qkv_ = DeviceBuffer<bf16_t>(T * (Q + 2 * KV));
     q_ = DeviceBuffer<bf16_t>(T * Q);
@@ -325,36 +335,52 @@ class CudaRuntime final : public Runtime {
     const auto& m = lay.meta;
     const int H = cfg_.hidden, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), I = cfg_.intermediate;
     const float eps = float(cfg_.rms_eps);
-    kernels::embed(embed_, m, x_.data(), T, H, stream_);
-    kernels::add_rmsnorm(x_.data(), nullptr, nullptr, layers_[0].attn_norm, h_.data(), nullptr,
-                         nullptr, T, H, eps, stream_);
+    // A decode step runs every linear layer as the fused GEMV (all or none: the residual stream
+    // is carried either in the GEMV epilogues or by the norm kernels).
+    const bool fused = use_gemv(x_bf16_.data(), layers_[0].wqkv, T, H);
+    kernels::embed(embed_, m, x_.data(), fused ? x_bf16_.data() : nullptr, T, H, stream_);
+    const kernels::GemvFusion norm{true, eps};
+    const kernels::GemvFusion add_x{false, 0.0f, nullptr, x_bf16_.data()};
+    if (!fused)
+      kernels::add_rmsnorm(x_.data(), nullptr, nullptr, nullptr, h_.data(), nullptr, nullptr, T,
+                           H, eps, stream_);
     for (size_t l = 0; l < layers_.size(); ++l) {
       const LayerPtrs& w = layers_[l];
       bf16_t* kc = k_cache_.data() + l * kv_.layer_stride();
       bf16_t* vc = v_cache_.data() + l * kv_.layer_stride();
-      gemm(h_.data(), w.wqkv, qkv_.data(), T, Q + 2 * KV, H);
+      if (fused)
+        kernels::gemv(x_bf16_.data(), w.wqkv, qkv_.data(), kernels::GemvOut::kBf16, T, Q + 2 * KV,
+                      H, stream_, norm);
+      else
+        gemm(h_.data(), w.wqkv, qkv_.data(), T, Q + 2 * KV, H);
       kernels::rope_append(qkv_.data(), w.bqkv, m, q_.data(), kc, vc, kv_, T, cfg_.heads,
                            float(cfg_.rope_theta), stream_);
       kernels::attention(q_.data(), kc, vc, m, kv_, att_.data(),
                          {attn_partial_.data(), attn_counters_.data()}, T, cfg_.heads, stream_);
-      gemm(att_.data(), w.wo, o_.data(), T, H, Q);
-      kernels::add_rmsnorm(x_.data(), o_.data(), w.bo, w.mlp_norm, h_.data(), nullptr, nullptr, T,
-                           H, eps, stream_);
-      if (use_gemv(h_.data(), w.wgu, T, H)) {  // SwiGLU in the GEMV's tiles
-        kernels::gemv(h_.data(), w.wgu, act_.data(), kernels::GemvOut::kSwiglu, T, 2 * I, H, stream_);
+      if (fused) {
+        kernels::GemvFusion add_o = add_x;
+        add_o.bias = w.bo;
+        kernels::gemv(att_.data(), w.wo, x_.data(), kernels::GemvOut::kResidual, T, H, Q, stream_,
+                      add_o);
+        kernels::gemv(x_bf16_.data(), w.wgu, act_.data(), kernels::GemvOut::kSwiglu, T, 2 * I, H,
+                      stream_, norm);
+        kernels::gemv(act_.data(), w.wdown, x_.data(), kernels::GemvOut::kResidual, T, H, I,
+                      stream_, add_x);
       } else {
+        gemm(att_.data(), w.wo, o_.data(), T, H, Q);
+        kernels::add_rmsnorm(x_.data(), o_.data(), w.bo, nullptr, h_.data(), nullptr, nullptr, T,
+                             H, eps, stream_);
         gemm(h_.data(), w.wgu, gu_.data(), T, 2 * I, H);
         kernels::silu_mul(gu_.data(), act_.data(), T, I, stream_);
-      }
-      gemm(act_.data(), w.wdown, o_.data(), T, H, I);
-      if (l + 1 < layers_.size()) {
-        kernels::add_rmsnorm(x_.data(), o_.data(), nullptr, layers_[l + 1].attn_norm, h_.data(),
-                             nullptr, nullptr, T, H, eps, stream_);
-      } else {  // last layer: residual add and final norm only for the rows asked for
-        kernels::add_rmsnorm(x_.data(), o_.data(), nullptr, final_norm_, h_.data(),
-                             hidden32_.data(), m.out_rows, R, H, eps, stream_);
+        gemm(act_.data(), w.wdown, o_.data(), T, H, I);
+        if (l + 1 < layers_.size())
+          kernels::add_rmsnorm(x_.data(), o_.data(), nullptr, nullptr, h_.data(), nullptr,
+                               nullptr, T, H, eps, stream_);
       }
     }
+    // Final norm of the rows asked for (the last residual add too, unless a GEMV did it).
+    kernels::add_rmsnorm(x_.data(), fused ? nullptr : o_.data(), nullptr, final_norm_, h_.data(),
+                         hidden32_.data(), m.out_rows, R, H, eps, stream_);
     if (R) gemm(h_.data(), lm_head_, logits_.data(), R, cfg_.vocab_size, H, /*f32_out=*/true);
   }
 
@@ -380,7 +406,7 @@ class CudaRuntime final : public Runtime {
   float* final_norm_ = nullptr;
   std::vector<LayerPtrs> layers_;
   kernels::KvLayout kv_{};
-  DeviceBuffer<bf16_t> k_cache_, v_cache_, h_, qkv_, q_, att_, o_, gu_, act_;
+  DeviceBuffer<bf16_t> k_cache_, v_cache_, x_bf16_, h_, qkv_, q_, att_, o_, gu_, act_;
   DeviceBuffer<float> x_, hidden32_, logits_, attn_partial_;  // attention split-K scratch
   DeviceBuffer<int> attn_counters_;
   DeviceBuffer<char> meta_dev_;

@@ -160,6 +160,63 @@ TEST_CASE("small-batch GEMV matches the fp64 reference", "[cuda][kernel]") {
   CHECK_FALSE(kernels::gemv_supported(nullptr, nullptr, 1, 60));
 }
 
+// The decode step's fusions (kernels.h GemvFusion): the norm folded into W and divided out in
+// the epilogue, against RMSNorm then the product in fp64; the residual add in the epilogue.
+TEST_CASE("GEMV with the norm or the residual add fused matches the fp64 reference", "[cuda][kernel]") {
+  const int N = 37, K = 1608;
+  const float eps = 1e-5f;
+  std::vector<float> w(size_t(N) * K), norm(static_cast<size_t>(K));
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 2.0f * llmi::uniform01(41, i) - 1.0f;
+  for (size_t i = 0; i < norm.size(); ++i) norm[i] = 0.5f + llmi::uniform01(42, i);
+  std::vector<uint16_t> w_folded(w.size()), bias = random_bf16(size_t(N), 43);
+  for (size_t i = 0; i < w.size(); ++i) w_folded[i] = llmi::f32_to_bf16_bits(w[i] * norm[i % K]);
+  DeviceBuffer<uint16_t> dw(w_folded), dbias(bias);
+  for (int T : {1, 3, 8}) {
+    INFO("T=" << T);
+    // Residual rows of different scales, so a wrong (or shared) per-token rms shows.
+    std::vector<uint16_t> x(size_t(T) * K);
+    for (size_t i = 0; i < x.size(); ++i)
+      x[i] = llmi::f32_to_bf16_bits((1.0f + float(i / K)) * (2.0f * llmi::uniform01(44 + T, i) - 1.0f));
+    const auto xd = bf16_as_double(x);
+    // RMSNorm(x) with the original weight, times the original W, in fp64: what the fused path
+    // replaces. Against it the kernel carries bf16 roundings of x and of W * norm.
+    std::vector<double> normed(xd.size()), nd(norm.begin(), norm.end()), wd(w.begin(), w.end());
+    llmi::ref::rmsnorm<double>(xd.data(), nd.data(), normed.data(), T, K, eps);
+    std::vector<double> ref(size_t(T) * N);
+    llmi::ref::gemm<double>(normed.data(), wd.data(), ref.data(), T, N, K, /*b_transposed=*/true);
+    DeviceBuffer<uint16_t> dx(x), y16(ref.size());
+    y16.poison();
+    kernels::gemv(dx.data(), dw.data(), y16.data(), kernels::GemvOut::kBf16, T, N, K, nullptr,
+                  {true, eps});
+    // The residual add: x32 += x W^T + bias, and its bf16 copy.
+    std::vector<float> x32(ref.size());
+    for (size_t i = 0; i < x32.size(); ++i) x32[i] = 4.0f * llmi::uniform01(45, i) - 2.0f;
+    std::vector<double> sum(ref.size());
+    const auto wfd = bf16_as_double(w_folded);
+    llmi::ref::gemm<double>(xd.data(), wfd.data(), sum.data(), T, N, K, /*b_transposed=*/true);
+    for (size_t i = 0; i < sum.size(); ++i)
+      sum[i] += double(x32[i]) + llmi::bf16_bits_to_f32(bias[i % N]);
+    DeviceBuffer<float> dres(x32);
+    DeviceBuffer<uint16_t> dres16(ref.size());
+    dres16.poison();
+    kernels::gemv(dx.data(), dw.data(), dres.data(), kernels::GemvOut::kResidual, T, N, K, nullptr,
+                  {false, 0.0f, dbias.data(), dres16.data()});
+    LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+    const auto cn = compare(bf16_as_double(y16.to_host()), ref);
+    INFO("norm-fused " << cn.str());
+    CHECK(cn.ok(1e-2));  // x and W * norm rounded to bf16, then the output
+    const auto res = dres.to_host();
+    CHECK(compare(as_double(res), sum).ok(1e-5));
+    const auto res16 = dres16.to_host();
+    size_t copies_exact = 0;
+    for (size_t i = 0; i < res.size(); ++i) copies_exact += res16[i] == llmi::f32_to_bf16_bits(res[i]);
+    CHECK(copies_exact == res.size());
+  }
+  LLMI_REQUIRE_THROWS_WITH(kernels::gemv(nullptr, nullptr, nullptr, kernels::GemvOut::kResidual, 1,
+                                         16, 64, nullptr),
+                           "residual_bf16");
+}
+
 // Both SwiGLU paths on the interleaved gate|up layout of kernels.h: the decode GEMV finishing
 // silu(gate) * up in its tiles, and the prefill path's bf16 gate|up followed by silu_mul.
 TEST_CASE("SwiGLU in the GEMV and silu_mul match the fp64 reference", "[cuda][kernel]") {

@@ -33,12 +33,15 @@ struct KvLayout {
   LLMI_HD size_t layer_stride() const { return size_t(max_seqs) * seq_stride(); }
 };
 
-// x[T, H] fp32 = embed[tokens[t], :]   (embed [V, H] bf16)
-void embed(const bf16_t* table, const StepMeta& m, float* x, int T, int H, cudaStream_t s);
+// x[T, H] fp32 = embed[tokens[t], :]   (embed [V, H] bf16), and the same rows in bf16 into
+// x_bf16 if given (the input of a norm-fused GEMV, see GemvFusion).
+void embed(const bf16_t* table, const StepMeta& m, float* x, bf16_t* x_bf16, int T, int H,
+           cudaStream_t s);
 
 // Residual add and RMSNorm, fused (H % 8 == 0, H <= 8192; 16-byte aligned rows). For output row r (token src = rows ? rows[r] : r):
 //   v = x[src] + delta[src] + bias   (delta, bias optional; with delta and no rows, x[src] = v)
 //   out[r] = v / sqrt(mean(v^2) + eps) * w    (bf16), and out_f32[r] the same in fp32 if given.
+// w may be null (unit weight: the runtime folds the layers' norm weights into the next GEMM).
 void add_rmsnorm(float* x, const bf16_t* delta, const bf16_t* bias, const float* w, bf16_t* out,
                  float* out_f32, const int* rows, int R, int H, float eps, cudaStream_t s);
 
@@ -81,11 +84,22 @@ void silu_mul(const bf16_t* gu, bf16_t* out, int T, int I, cudaStream_t s);
 // accumulation, Y in bf16 or fp32. Grid: ceil(N / 16) blocks of 8 warps that split K.
 // kSwiglu: W is a fused gate|up matrix (N = 2I rows, interleaved as above) and Y[T, I] =
 // silu(gate) * up in bf16, made from the fp32 sums (the decode step's silu_mul, fused).
+// kResidual: Y is the fp32 residual stream x[T, N]: x += X W^T (+ bias), and its bf16 copy is
+// written to GemvFusion::residual_bf16 (the input of the next norm-fused GEMV).
 constexpr int kGemvMaxRows = 8;
-enum class GemvOut { kBf16, kF32, kSwiglu };
+enum class GemvOut { kBf16, kF32, kSwiglu, kResidual };
+struct GemvFusion {
+  // RMSNorm of the input, fused: X is the raw residual stream (bf16), W carries the norm weight
+  // in its columns (W[n][k] * w[k]), and row t of the output is divided by
+  // sqrt(mean(X[t]^2) + eps) -- so Y = RMSNorm(X) W_original^T.
+  bool rms_norm = false;
+  float eps = 0.0f;
+  const bf16_t* bias = nullptr;     // kResidual: added to every row (optional)
+  bf16_t* residual_bf16 = nullptr;  // kResidual: [T, N], bf16 copy of the updated residual
+};
 bool gemv_supported(const void* X, const void* W, int T, int K);
 void gemv(const bf16_t* X, const bf16_t* W, void* Y, GemvOut y_kind, int T, int N, int K,
-          cudaStream_t s);
+          cudaStream_t s, const GemvFusion& f = {});
 
 // Moves rows first + rows[k] to first + k (rows strictly increasing) in every layer's K and V
 // cache of sequence `seq`. rows is a device array.
