@@ -46,8 +46,8 @@ struct Fa2BwdParams {
   bool causal;
 };
 
-// Tile of the tensor-core backward: 64 keys per thread block (4 warps x 16), 64 queries per step.
-constexpr int kFa2BwdBlockN = 64;
+// Tile of the tensor-core backward: 128 keys per thread block (8 warps), 64 queries per step.
+constexpr int kFa2BwdBlockN = 128;
 constexpr int kFa2BwdBlockM = 64;
 
 template <int kD>

@@ -1,17 +1,26 @@
 // FlashAttention-2 backward on tensor cores (arXiv 2307.08691, Algorithm 2, Sec. 3.2).
 //
-// One thread block per key block j of 64 keys (the parallelisation over the sequence of
-// Sec. 3.2): it keeps K_j, V_j in shared memory and dK_j, dV_j in registers, and streams the
-// query blocks i (64 rows, Q_i and dO_i double-buffered with cp.async). Per query block:
+// One thread block per key block j of kBlockN = 128 keys (the parallelisation over the sequence
+// of Sec. 3.2): it keeps K_j, V_j in shared memory and dK_j, dV_j in registers, and streams the
+// query blocks i (kBlockM = 64 rows, Q_i and dO_i double-buffered with cp.async). Per query block:
 //   S = Q_i K_j^T, P = exp(S * scale - L_i)          recomputed from the saved logsumexp (line 11)
 //   dP = dO_i V_j^T, dS = P o (dP - D_i)             (lines 14-16)
 //   dV_j += P^T dO_i,  dK_j += scale * dS^T Q_i     (lines 12, 17; P and dS go through shared
 //                                                    memory and come back transposed by ldmatrix)
 //   dQ_i += scale * dS K_j                           (line 15; other key blocks update the same
 //                                                    rows concurrently: fp32 atomic adds)
-// Warp w (of 4) owns query rows 16w..16w+15 of S, dP and dQ, and keys 16w..16w+15 of dK, dV.
+// The tile and the warp layouts are FA2's for sm80 (Flash_bwd_kernel_traits<d, 64, 128, 8, 2, 4,
+// 2>): 8 warps, each GEMM split over them in two dimensions so every fragment an ldmatrix loads
+// feeds at least two MMAs:
+//   S, dP   64 x 128        warps 2 (queries) x 4 (keys),  32 x 32 each
+//   dV, dK  128 x d         warps 4 (keys) x 2 (d),        32 x d/2 each, in registers throughout
+//   dQ      64 x d          warps 2 (queries) x 4 (d),     32 x d/4 each
+// The first version (64 x 64 tile, 4 warps each owning 16 rows of every GEMM) loaded 0.63
+// ldmatrix per MMA and added dQ per 64 keys; it was bound by shared-memory traffic (L1 81%
+// busy, tensor pipe 24%, ncu on an H200, 2026-12-02) at ~150 TFLOP/s.
 #pragma once
 #include <cfloat>
+#include <type_traits>
 
 #include "backward_launch.h"
 #include "llmi/check.h"
@@ -21,15 +30,17 @@ namespace flash {
 
 template <typename T, int kD>
 struct Fa2BwdTraits {
-  static constexpr int kBM = kFa2BwdBlockM, kBN = kFa2BwdBlockN, kThreads = 128;
-  static constexpr int kDTiles = kD / 8, kNTiles = kBN / 8;
-  // K, V; two stages of Q and dO; P and dS.
-  static constexpr int kSmemBytes = (2 * kBN * kD + 4 * kBM * kD + 2 * kBM * kBN) * int(sizeof(T));
-  static_assert(kBN == 4 * 16 && kBM % 16 == 0, "4 warps x 16 keys");
+  static constexpr int kBM = kFa2BwdBlockM, kBN = kFa2BwdBlockN, kWarps = 8, kThreads = 32 * kWarps;
+  static_assert(kBM == 64 && kBN == 128, "the warp layouts below assume a 64 x 128 tile");
+  static constexpr int kKvDTiles = kD / 2 / 8;  // n8 tiles of a warp's dK/dV columns
+  static constexpr int kDqDTiles = kD / 4 / 8;  // n8 tiles of a warp's dQ columns
+  // K, V; two stages of Q and dO; P and dS; then two stages of L and D (fp32).
+  static constexpr int kSmemBytes =
+      (2 * kBN * kD + 4 * kBM * kD + 2 * kBM * kBN) * int(sizeof(T)) + 4 * kBM * int(sizeof(float));
 };
 
 template <typename T, int kD>
-__global__ void __launch_bounds__(128, 1) fa2_backward_kernel(const Fa2BwdParams p) {
+__global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams p) {
   using Tr = Fa2BwdTraits<T, kD>;
   using E = mma::Elem<T>;
   constexpr int kBM = Tr::kBM, kBN = Tr::kBN;
@@ -41,6 +52,8 @@ __global__ void __launch_bounds__(128, 1) fa2_backward_kernel(const Fa2BwdParams
   T* sdO = sQ + 2 * kBM * kD;              // [2][kBM][kD]
   T* sP = sdO + 2 * kBM * kD;              // [kBM][kBN]
   T* sdS = sP + kBM * kBN;                 // [kBM][kBN]
+  float* sLse = reinterpret_cast<float*>(sdS + kBM * kBN);  // [2][kBM]
+  float* sDelta = sLse + 2 * kBM;                           // [2][kBM]
 
   // Grid: (key blocks, heads_q, batch)
   const int h = blockIdx.y, b = blockIdx.z, kv_head = h / p.group;
@@ -49,8 +62,11 @@ __global__ void __launch_bounds__(128, 1) fa2_backward_kernel(const Fa2BwdParams
   const int n0 = blockIdx.x * kBN;
   if (n0 >= sk) return;
   const int diag = sk - sq;  // bottom-right causal: row i sees keys j <= i + diag
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, c = lane % 4;
-  const int wrow = warp * 16;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, c = lane % 4;
+  // This warp's place in each GEMM's layout (see the header).
+  const int s_row = (warp >> 2) * 32, s_key = (warp & 3) * 32;         // S, dP
+  const int kv_key = (warp >> 1) * 32, kv_col = (warp & 1) * (kD / 2);  // dV, dK
+  const int dq_row = (warp >> 2) * 32, dq_col = (warp & 3) * (kD / 4);  // dQ
   const T* q = static_cast<const T*>(p.q);
   const T* k = static_cast<const T*>(p.k);
   const T* v = static_cast<const T*>(p.v);
@@ -59,157 +75,215 @@ __global__ void __launch_bounds__(128, 1) fa2_backward_kernel(const Fa2BwdParams
   // Line 6: K_j, V_j into shared memory, once.
   const size_t q_stride = size_t(p.heads_q) * kD, kv_stride = size_t(p.heads_kv) * kD;
   const size_t kv_at = (size_t(k0) + n0) * kv_stride + size_t(kv_head) * kD;
-  mma::load_rows_async<kBN, kD, Tr::kThreads>(sK, k + kv_at, kv_stride, sk - n0, threadIdx.x);
-  mma::load_rows_async<kBN, kD, Tr::kThreads>(sV, v + kv_at, kv_stride, sk - n0, threadIdx.x);
+  mma::load_rows_async<kBN, kD, Tr::kThreads>(sK, k + kv_at, kv_stride, sk - n0, tid);
+  mma::load_rows_async<kBN, kD, Tr::kThreads>(sV, v + kv_at, kv_stride, sk - n0, tid);
+  // Q_i, dO_i and the rows' L and D (4-byte copies: varlen rows need not be 16-byte aligned).
+  // Rows past the sequence end read zeros: their dO and D are 0, so P's value there adds
+  // nothing to dV and their dS is 0.
   auto load_q_do = [&](int i0, int stage) {
     const size_t at = (size_t(q0) + i0) * q_stride + size_t(h) * kD;
     mma::load_rows_async<kBM, kD, Tr::kThreads>(sQ + stage * kBM * kD, q + at, q_stride, sq - i0,
-                                                 threadIdx.x);
+                                                 tid);
     mma::load_rows_async<kBM, kD, Tr::kThreads>(sdO + stage * kBM * kD, dout + at, q_stride,
-                                                 sq - i0, threadIdx.x);
+                                                 sq - i0, tid);
+    if (tid < 2 * kBM) {
+      const int r = tid % kBM;
+      const bool valid = i0 + r < sq;
+      const float* src =
+          (tid < kBM ? p.lse : p.delta) + size_t(h) * p.total_q + q0 + (valid ? i0 + r : 0);
+      mma::cp_async_4_zfill((tid < kBM ? sLse : sDelta) + stage * kBM + r, src, valid);
+    }
   };
   // Causal: query blocks wholly above this key block see none of it.
   const int i_begin = p.causal ? max(0, (n0 - diag) / kBM * kBM) : 0;
   if (i_begin < sq) load_q_do(i_begin, 0);
   mma::cp_async_commit();
 
-  // ldmatrix addresses of this lane (mma_utils.cuh): Q, dO and their stage-0 transposes; K, V;
-  // P^T, dS^T and dS of this warp's rows.
-  const mma::LdsmLane<kD> lane_q = mma::lane_a<kD>(sQ, lane, wrow),
-                          lane_do = mma::lane_a<kD>(sdO, lane, wrow);
-  const mma::LdsmLane<kD> lane_k = mma::lane_b<kD>(sK, lane), lane_v = mma::lane_b<kD>(sV, lane);
-  const mma::LdsmLane<kD> lane_q_t = mma::lane_b_trans<kD>(sQ, lane),
-                          lane_do_t = mma::lane_b_trans<kD>(sdO, lane),
-                          lane_k_t = mma::lane_b_trans<kD>(sK, lane);
-  const mma::LdsmLane<kBN> lane_p_t = mma::lane_a_trans<kBN>(sP, lane, wrow),
-                           lane_ds_t = mma::lane_a_trans<kBN>(sdS, lane, wrow),
-                           lane_ds = mma::lane_a<kBN>(sdS, lane, wrow);
+  // ldmatrix addresses of this lane (mma_utils.cuh), stage 0 for Q and dO. Tiles read with the
+  // same pattern (Q and dO, K and V, P and dS) differ by constants, which the compiler folds.
+  constexpr uint32_t kQtoDo = 2 * kBM * kD * sizeof(T), kKtoV = kBN * kD * sizeof(T);
+  constexpr uint32_t kPtoDs = kBM * kBN * sizeof(T);
+  const mma::LdsmLane<kD> lane_q = mma::lane_a<kD>(sQ, lane, s_row), lane_do = lane_q.shifted(kQtoDo);
+  const mma::LdsmLane<kD> lane_k = mma::lane_b<kD>(sK + s_key * kD, lane),
+                          lane_v = lane_k.shifted(kKtoV);
+  // P^T and dS^T (keys x queries) from the [query][key] tiles: steps j = this warp's m-tiles.
+  const mma::LdsmLane<kBN> lane_p_t = mma::lane_a_trans<kBN>(sP, lane, kv_key),
+                           lane_ds_t = lane_p_t.shifted(kPtoDs);
+  // dO and Q as the B operand of dV and dK (columns kv_col ..), K as the B operand of dQ.
+  const mma::LdsmLane<kD> lane_q_t = mma::lane_b_trans<kD>(sQ, lane, kv_col),
+                          lane_do_t = lane_q_t.shifted(kQtoDo),
+                          lane_k_t = mma::lane_b_trans<kD>(sK, lane, dq_col);
+  const mma::LdsmLane<kBN> lane_ds = mma::lane_a<kBN>(sdS, lane, dq_row);
 
-  float acc_dv[Tr::kDTiles][4] = {}, acc_dk[Tr::kDTiles][4] = {};
-  for (int i0 = i_begin, it = 0; i0 < sq; i0 += kBM, ++it) {  // line 8: for each query block
-    const int stage = it & 1;
+  float acc_dv[2][Tr::kKvDTiles][4] = {}, acc_dk[2][Tr::kKvDTiles][4] = {};
+
+  // One query block (Alg. 2 lines 8-18) in pipeline stage `stage` (a compile-time constant, so
+  // every shared-memory address is a register plus an immediate).
+  auto query_block = [&](int i0, auto stage_constant) {
+    constexpr int stage = decltype(stage_constant)::value;
+    constexpr uint32_t kStageBytes = stage * kBM * kD * sizeof(T);
     mma::cp_async_wait_all();
     __syncthreads();  // Q_i, dO_i landed; every warp is done with the previous P, dS, stage
     if (i0 + kBM < sq) {
       load_q_do(i0 + kBM, stage ^ 1);
       mma::cp_async_commit();
     }
-    const uint32_t stage_bytes = stage * kBM * kD * sizeof(T);
-    const mma::LdsmLane<kD> cQ = lane_q.shifted(stage_bytes), cdO = lane_do.shifted(stage_bytes);
-    const mma::LdsmLane<kD> cQ_t = lane_q_t.shifted(stage_bytes),
-                            cdO_t = lane_do_t.shifted(stage_bytes);
+    const mma::LdsmLane<kD> cQ = lane_q.shifted(kStageBytes), cdO = lane_do.shifted(kStageBytes);
+    const mma::LdsmLane<kD> cQ_t = lane_q_t.shifted(kStageBytes),
+                            cdO_t = lane_do_t.shifted(kStageBytes);
 
-    // ---- S = Q_i K_j^T and dP = dO_i V_j^T for this warp's 16 rows ----
-    float acc_s[Tr::kNTiles][4] = {}, acc_dp[Tr::kNTiles][4] = {};
+    // This warp's 32 queries x 32 keys of X Y^T (X = Q or dO, Y = K or V), over d.
+    auto gemm_32x32 = [&](float (&acc)[2][4][4], const mma::LdsmLane<kD>& a_lane,
+                          const mma::LdsmLane<kD>& b_lane) {
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      uint32_t aq[4], ado[4];
-      mma::ldsm_x4(aq, cQ.addr(kk, 0));
-      mma::ldsm_x4(ado, cdO.addr(kk, 0));
+      for (int kk = 0; kk < kD / 16; ++kk) {
+        uint32_t a[2][4];
 #pragma unroll
-      for (int np = 0; np < Tr::kNTiles / 2; ++np) {
-        uint32_t b0[2], b1[2];
-        mma::ldsm_b(b0, b1, lane_k.addr(kk, np * 16));
-        mma::mma_16816<T>(acc_s[2 * np], aq, b0);
-        mma::mma_16816<T>(acc_s[2 * np + 1], aq, b1);
-        mma::ldsm_b(b0, b1, lane_v.addr(kk, np * 16));
-        mma::mma_16816<T>(acc_dp[2 * np], ado, b0);
-        mma::mma_16816<T>(acc_dp[2 * np + 1], ado, b1);
+        for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], a_lane.addr(kk, mt * 16));
+#pragma unroll
+        for (int np = 0; np < 2; ++np) {
+          uint32_t b0[2], b1[2];
+          mma::ldsm_b(b0, b1, b_lane.addr(kk, np * 16));
+#pragma unroll
+          for (int mt = 0; mt < 2; ++mt) {
+            mma::mma_16816<T>(acc[mt][2 * np], a[mt], b0);
+            mma::mma_16816<T>(acc[mt][2 * np + 1], a[mt], b1);
+          }
+        }
       }
-    }
+    };
 
-    // ---- P = exp(S * scale - L) (line 13), dS = P o (dP - D) (line 16), into shared memory ----
-    float lse2[2], dlt[2];
+    // ---- S = Q_i K_j^T (line 11), then P = exp(S * scale - L) (line 13), into shared memory and
+    // kept in registers as 16-bit pairs; keys past the sequence end and above the causal
+    // diagonal are masked, in blocks that have any ----
+    float acc_s[2][4][4] = {};
+    gemm_32x32(acc_s, cQ, lane_k);
+    const bool need_mask = n0 + s_key + 32 > sk ||
+                           (p.causal && n0 + s_key + 31 > i0 + s_row + diag);
+    uint32_t p16[2][2][4];  // [m-tile][row half][n-tile]
 #pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      const int row = i0 + wrow + g + 8 * hh;
-      const float L = row < sq ? p.lse[size_t(h) * p.total_q + q0 + row] : -INFINITY;
-      lse2[hh] = L == -INFINITY ? INFINITY : L * kLog2e;  // a row that saw no key: P = 0
-      dlt[hh] = row < sq ? p.delta[size_t(h) * p.total_q + q0 + row] : 0.f;
-    }
-#pragma unroll
-    for (int nt = 0; nt < Tr::kNTiles; ++nt)
+    for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
-        const int r = wrow + g + 8 * hh, row = i0 + r;
-        float pv[2], ds[2];
+        const int r = s_row + mt * 16 + g + 8 * hh, row = i0 + r;
+        const float L = sLse[stage * kBM + r];
+        const float lse2 = L == -INFINITY ? INFINITY : L * kLog2e;  // a row that saw no key: P = 0
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int col = n0 + nt * 8 + 2 * c + e;
-          const bool visible = row < sq && col < sk && (!p.causal || col <= row + diag);
-          pv[e] = visible ? mma::exp2_approx(acc_s[nt][2 * hh + e] * p.scale_log2 - lse2[hh]) : 0.f;
-          ds[e] = pv[e] * (acc_dp[nt][2 * hh + e] - dlt[hh]);
+        for (int nt = 0; nt < 4; ++nt) {
+          float pv[2];
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int col = n0 + s_key + nt * 8 + 2 * c + e;
+            pv[e] = mma::exp2_approx(fmaf(acc_s[mt][nt][2 * hh + e], p.scale_log2, -lse2));
+            if (need_mask && (col >= sk || (p.causal && col > row + diag))) pv[e] = 0.f;
+          }
+          p16[mt][hh][nt] = E::pack(pv[0], pv[1]);
+          *reinterpret_cast<uint32_t*>(sP + mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c)) =
+              p16[mt][hh][nt];
         }
-        const int at = mma::swizzle<kBN>(r, nt * 8 + 2 * c);
-        *reinterpret_cast<uint32_t*>(sP + at) = E::pack(pv[0], pv[1]);
-        *reinterpret_cast<uint32_t*>(sdS + at) = E::pack(ds[0], ds[1]);
+      }
+
+    // ---- dP = dO_i V_j^T (line 14), dS = P o (dP - D) (line 16) from the rounded P (the
+    // precision the dV GEMM sees too), into shared memory. S is dead by now, so the two
+    // accumulators are never live together (the d = 128 kernel spilled with both) ----
+    float acc_dp[2][4][4] = {};
+    gemm_32x32(acc_dp, cdO, lane_v);
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int r = s_row + mt * 16 + g + 8 * hh;
+        const float dlt = sDelta[stage * kBM + r];
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) {
+          const float2 pv = E::unpack(p16[mt][hh][nt]);
+          *reinterpret_cast<uint32_t*>(sdS + mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c)) =
+              E::pack(pv.x * (acc_dp[mt][nt][2 * hh] - dlt), pv.y * (acc_dp[mt][nt][2 * hh + 1] - dlt));
+        }
       }
     __syncthreads();
 
-    // ---- dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 17): this warp's 16 keys ----
+    // ---- dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 17): this warp's 32 keys x d/2 ----
 #pragma unroll
     for (int kk = 0; kk < kBM / 16; ++kk) {
-      uint32_t ap[4], ads[4];
-      mma::ldsm_x4_trans(ap, lane_p_t.addr(0, kk * 16));
-      mma::ldsm_x4_trans(ads, lane_ds_t.addr(0, kk * 16));
+      uint32_t ap[2][4], ads[2][4];
 #pragma unroll
-      for (int dp = 0; dp < Tr::kDTiles / 2; ++dp) {
+      for (int mt = 0; mt < 2; ++mt) {
+        mma::ldsm_x4_trans(ap[mt], lane_p_t.addr(mt, kk * 16));
+        mma::ldsm_x4_trans(ads[mt], lane_ds_t.addr(mt, kk * 16));
+      }
+#pragma unroll
+      for (int dp = 0; dp < Tr::kKvDTiles / 2; ++dp) {
         uint32_t b0[2], b1[2];
         mma::ldsm_b_trans(b0, b1, cdO_t.addr(dp, kk * 16));
-        mma::mma_16816<T>(acc_dv[2 * dp], ap, b0);
-        mma::mma_16816<T>(acc_dv[2 * dp + 1], ap, b1);
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          mma::mma_16816<T>(acc_dv[mt][2 * dp], ap[mt], b0);
+          mma::mma_16816<T>(acc_dv[mt][2 * dp + 1], ap[mt], b1);
+        }
         mma::ldsm_b_trans(b0, b1, cQ_t.addr(dp, kk * 16));
-        mma::mma_16816<T>(acc_dk[2 * dp], ads, b0);
-        mma::mma_16816<T>(acc_dk[2 * dp + 1], ads, b1);
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          mma::mma_16816<T>(acc_dk[mt][2 * dp], ads[mt], b0);
+          mma::mma_16816<T>(acc_dk[mt][2 * dp + 1], ads[mt], b1);
+        }
       }
     }
 
-    // ---- dQ_i += scale dS K_j (line 15), 32 columns at a time, added atomically in fp32 ----
+    // ---- dQ_i += scale dS K_j (line 15): this warp's 32 queries x d/4, added atomically ----
+    float acc_dq[2][Tr::kDqDTiles][4] = {};
 #pragma unroll
-    for (int d0 = 0; d0 < kD; d0 += 32) {
-      float acc_dq[4][4] = {};
+    for (int kk = 0; kk < kBN / 16; ++kk) {
+      uint32_t a[2][4];
 #pragma unroll
-      for (int kk = 0; kk < kBN / 16; ++kk) {
-        uint32_t a[4];
-        mma::ldsm_x4(a, lane_ds.addr(kk, 0));
+      for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], lane_ds.addr(kk, mt * 16));
 #pragma unroll
-        for (int dp = 0; dp < 2; ++dp) {
-          uint32_t b0[2], b1[2];
-          mma::ldsm_b_trans(b0, b1, lane_k_t.addr(d0 / 16 + dp, kk * 16));
-          mma::mma_16816<T>(acc_dq[2 * dp], a, b0);
-          mma::mma_16816<T>(acc_dq[2 * dp + 1], a, b1);
-        }
-      }
+      for (int dp = 0; dp < Tr::kDqDTiles / 2; ++dp) {
+        uint32_t b0[2], b1[2];
+        mma::ldsm_b_trans(b0, b1, lane_k_t.addr(dp, kk * 16));
 #pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        const int row = i0 + wrow + g + 8 * hh;
-        if (row >= sq) continue;
-        float* dq = p.dq_acc + (size_t(q0 + row) * p.heads_q + h) * kD + d0 + 2 * c;
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-          atomicAdd(dq + nt * 8, acc_dq[nt][2 * hh] * p.scale);
-          atomicAdd(dq + nt * 8 + 1, acc_dq[nt][2 * hh + 1] * p.scale);
+        for (int mt = 0; mt < 2; ++mt) {
+          mma::mma_16816<T>(acc_dq[mt][2 * dp], a[mt], b0);
+          mma::mma_16816<T>(acc_dq[mt][2 * dp + 1], a[mt], b1);
         }
       }
     }
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int row = i0 + dq_row + mt * 16 + g + 8 * hh;
+        if (row >= sq) continue;
+        float* dq = p.dq_acc + (size_t(q0 + row) * p.heads_q + h) * kD + dq_col + 2 * c;
+#pragma unroll
+        for (int nt = 0; nt < Tr::kDqDTiles; ++nt)
+          mma::atomic_add2(dq + nt * 8, acc_dq[mt][nt][2 * hh] * p.scale,
+                           acc_dq[mt][nt][2 * hh + 1] * p.scale);
+      }
+  };
+  for (int i0 = i_begin; i0 < sq; i0 += 2 * kBM) {  // line 8: for each query block
+    query_block(i0, std::integral_constant<int, 0>());
+    if (i0 + kBM < sq) query_block(i0 + kBM, std::integral_constant<int, 1>());
   }
 
   mma::cp_async_wait_all();  // nothing may be in flight at exit (no query block: K/V loads)
 
   // ---- line 19: write dK_j (scaled), dV_j of this query head (summed over the group later) ----
 #pragma unroll
-  for (int hh = 0; hh < 2; ++hh) {
-    const int key = n0 + wrow + g + 8 * hh;
-    if (key >= sk) continue;
-    const size_t off = (size_t(k0 + key) * p.heads_q + h) * kD + 2 * c;
+  for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-    for (int dt = 0; dt < Tr::kDTiles; ++dt) {
-      *reinterpret_cast<float2*>(p.dk_head + off + dt * 8) =
-          make_float2(acc_dk[dt][2 * hh] * p.scale, acc_dk[dt][2 * hh + 1] * p.scale);
-      *reinterpret_cast<float2*>(p.dv_head + off + dt * 8) =
-          make_float2(acc_dv[dt][2 * hh], acc_dv[dt][2 * hh + 1]);
+    for (int hh = 0; hh < 2; ++hh) {
+      const int key = n0 + kv_key + mt * 16 + g + 8 * hh;
+      if (key >= sk) continue;
+      const size_t off = (size_t(k0 + key) * p.heads_q + h) * kD + kv_col + 2 * c;
+#pragma unroll
+      for (int dt = 0; dt < Tr::kKvDTiles; ++dt) {
+        *reinterpret_cast<float2*>(p.dk_head + off + dt * 8) =
+            make_float2(acc_dk[mt][dt][2 * hh] * p.scale, acc_dk[mt][dt][2 * hh + 1] * p.scale);
+        *reinterpret_cast<float2*>(p.dv_head + off + dt * 8) =
+            make_float2(acc_dv[mt][dt][2 * hh], acc_dv[mt][dt][2 * hh + 1]);
+      }
     }
-  }
 }
 
 template <int kD>
@@ -219,7 +293,7 @@ void run_fa2_backward_mma(const Fa2BwdParams& p, llmi::DType dtype, int key_bloc
     LLMI_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     // Grid: (key blocks of the longest sequence, heads_q, batch)
-    kernel<<<dim3(key_blocks, p.heads_q, batch), 128, smem, stream>>>(p);
+    kernel<<<dim3(key_blocks, p.heads_q, batch), 256, smem, stream>>>(p);
     LLMI_LAUNCH_CHECK();
   };
   if (dtype == llmi::DType::BF16)

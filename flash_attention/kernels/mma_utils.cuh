@@ -22,6 +22,9 @@ template <> struct Elem<__nv_bfloat16> {
     __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t*>(&h);
   }
+  static __device__ __forceinline__ float2 unpack(uint32_t v) {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));
+  }
   static __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
   static __device__ __forceinline__ __nv_bfloat16 from_float(float x) { return __float2bfloat16(x); }
 };
@@ -29,6 +32,9 @@ template <> struct Elem<__half> {
   static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
     __half2 h = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<uint32_t*>(&h);
+  }
+  static __device__ __forceinline__ float2 unpack(uint32_t v) {
+    return __half22float2(*reinterpret_cast<const __half2*>(&v));
   }
   static __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
   static __device__ __forceinline__ __half from_float(float x) { return __float2half(x); }
@@ -63,6 +69,11 @@ __device__ __forceinline__ void cp_async_16_zfill(void* smem, const void* gmem, 
   const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(gmem),
                "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_4_zfill(void* smem, const void* gmem, bool valid) {
+  const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(addr), "l"(gmem),
+               "r"(valid ? 4 : 0));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n"); }
@@ -119,7 +130,7 @@ struct LdsmLane {
 // The lane's row and half for each operand form. Fragments then come from
 //   A 16x16 at (m0, k0) of A = X[m][k]            lane_a(X, lane, row0),  ldsm_x4(addr(k0 / 16, m0))
 //   B n8 tiles n0, n0+8 over k0 of B = X[n][k]^T  lane_b(X, lane),        ldsm_x4(addr(k0 / 16, n0))
-//   B n8 tiles n0, n0+8 over k0 of B = X[k][n]    lane_b_trans(X, lane),  ldsm_x4_trans(addr(n0 / 16, k0))
+//   B n8 tiles n0, n0+8 over k0 of B = X[k][n]    lane_b_trans(X, lane, col0), ldsm_x4_trans(addr((n0 - col0) / 16, k0))
 //   A 16x16 at (m0, k0) of A = X[k][m]^T          lane_a_trans(X, lane, m0), ldsm_x4_trans(addr(0, k0))
 // row0 (a multiple of 8) offsets every row, e.g. to a warp's own rows.
 template <int kCols>
@@ -130,9 +141,10 @@ template <int kCols>
 __device__ __forceinline__ LdsmLane<kCols> lane_b(const void* X, int lane) {
   return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
 }
+// col0: first column of step 0 (see LdsmLane), e.g. a warp's own columns.
 template <int kCols>
-__device__ __forceinline__ LdsmLane<kCols> lane_b_trans(const void* X, int lane) {
-  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4);
+__device__ __forceinline__ LdsmLane<kCols> lane_b_trans(const void* X, int lane, int col0 = 0) {
+  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4, col0);
 }
 template <int kCols>
 __device__ __forceinline__ LdsmLane<kCols> lane_a_trans(const void* X, int lane, int m0) {
@@ -189,6 +201,17 @@ __device__ __forceinline__ void load_rows_async(T* smem, const T* src, size_t ro
                         valid);
     }
   }
+}
+
+// *p += (a, b) for two consecutive floats (8-byte aligned): one vector atomic on sm_90, whose
+// L2 reduction units take float2 (half the atomic requests of two scalar adds).
+__device__ __forceinline__ void atomic_add2(float* p, float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float2*>(p), make_float2(a, b));
+#else
+  atomicAdd(p, a);
+  atomicAdd(p + 1, b);
+#endif
 }
 
 // op over v[0..kN) as a pairwise tree (kN a power of two): log2(kN) dependent steps instead of
