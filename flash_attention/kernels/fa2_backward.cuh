@@ -144,11 +144,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
         for (int np = 0; np < 2; ++np) {
           uint32_t b0[2], b1[2];
           mma::ldsm_b(b0, b1, b_lane.addr(kk, np * 16));
-#pragma unroll
-          for (int mt = 0; mt < 2; ++mt) {
-            mma::mma_16816<T>(acc[mt][2 * np], a[mt], b0);
-            mma::mma_16816<T>(acc[mt][2 * np + 1], a[mt], b1);
-          }
+          mma::mma_m_tiles<T>(acc, a, 2 * np, b0, b1);
         }
       }
     };
@@ -216,17 +212,9 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       for (int dp = 0; dp < Tr::kKvDTiles / 2; ++dp) {
         uint32_t b0[2], b1[2];
         mma::ldsm_b_trans(b0, b1, cdO_t.addr(dp, kk * 16));
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt) {
-          mma::mma_16816<T>(acc_dv[mt][2 * dp], ap[mt], b0);
-          mma::mma_16816<T>(acc_dv[mt][2 * dp + 1], ap[mt], b1);
-        }
+        mma::mma_m_tiles<T>(acc_dv, ap, 2 * dp, b0, b1);
         mma::ldsm_b_trans(b0, b1, cQ_t.addr(dp, kk * 16));
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt) {
-          mma::mma_16816<T>(acc_dk[mt][2 * dp], ads[mt], b0);
-          mma::mma_16816<T>(acc_dk[mt][2 * dp + 1], ads[mt], b1);
-        }
+        mma::mma_m_tiles<T>(acc_dk, ads, 2 * dp, b0, b1);
       }
     }
 
@@ -241,11 +229,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       for (int dp = 0; dp < Tr::kDqDTiles / 2; ++dp) {
         uint32_t b0[2], b1[2];
         mma::ldsm_b_trans(b0, b1, lane_k_t.addr(dp, kk * 16));
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt) {
-          mma::mma_16816<T>(acc_dq[mt][2 * dp], a[mt], b0);
-          mma::mma_16816<T>(acc_dq[mt][2 * dp + 1], a[mt], b1);
-        }
+        mma::mma_m_tiles<T>(acc_dq, a, 2 * dp, b0, b1);
       }
     }
 #pragma unroll

@@ -127,11 +127,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
       for (int np = 0; np < Tr::kNTiles / 2; ++np) {
         uint32_t b0[2], b1[2];
         mma::ldsm_b(b0, b1, cK.addr(kk, np * 16));
-#pragma unroll
-        for (int mt = 0; mt < Tr::kMTiles; ++mt) {
-          mma::mma_16816<T>(acc_s[mt][2 * np], a[mt], b0);
-          mma::mma_16816<T>(acc_s[mt][2 * np + 1], a[mt], b1);
-        }
+        mma::mma_m_tiles<T>(acc_s, a, 2 * np, b0, b1);
       }
     }
 
@@ -200,11 +196,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
       for (int dp = 0; dp < Tr::kDTiles / 2; ++dp) {
         uint32_t b0[2], b1[2];
         mma::ldsm_b_trans(b0, b1, cV.addr(dp, kk * 16));
-#pragma unroll
-        for (int mt = 0; mt < Tr::kMTiles; ++mt) {
-          mma::mma_16816<T>(acc_o[mt][2 * dp], a[mt], b0);
-          mma::mma_16816<T>(acc_o[mt][2 * dp + 1], a[mt], b1);
-        }
+        mma::mma_m_tiles<T>(acc_o, a, 2 * dp, b0, b1);
       }
     }
   };

@@ -93,6 +93,18 @@ __device__ __forceinline__ int swizzle(int row, int col) {
   return row * kCols + ((((col >> 3) ^ row) & 7) | ((col >> 3) & ~7)) * 8 + (col & 7);
 }
 
+// acc[mt][n] += a[mt] b0 and acc[mt][n + 1] += a[mt] b1 for every m-tile mt: one pair of B
+// fragments (an ldmatrix.x4) feeds 2 * kM MMAs.
+template <typename T, int kM, int kN>
+__device__ __forceinline__ void mma_m_tiles(float (&acc)[kM][kN][4], const uint32_t (&a)[kM][4],
+                                            int n, const uint32_t (&b0)[2], const uint32_t (&b1)[2]) {
+#pragma unroll
+  for (int mt = 0; mt < kM; ++mt) {
+    mma_16816<T>(acc[mt][n], a[mt], b0);
+    mma_16816<T>(acc[mt][n + 1], a[mt], b1);
+  }
+}
+
 // ---- Fragments of swizzled [rows][kCols] shared-memory tiles by ldmatrix.
 // ldmatrix.x4 loads four 8x8 16-bit matrices; lanes 8i..8i+7 give the row addresses of matrix i,
 // and register i of lane t receives row t/4, columns 2(t%4)..+1 of matrix i (transposed with
