@@ -143,7 +143,7 @@ struct LdsmLane {
 //   A 16x16 at (m0, k0) of A = X[m][k]            lane_a(X, lane, row0),  ldsm_x4(addr(k0 / 16, m0))
 //   B n8 tiles n0, n0+8 over k0 of B = X[n][k]^T  lane_b(X, lane),        ldsm_x4(addr(k0 / 16, n0))
 //   B n8 tiles n0, n0+8 over k0 of B = X[k][n]    lane_b_trans(X, lane, col0), ldsm_x4_trans(addr((n0 - col0) / 16, k0))
-//   A 16x16 at (m0, k0) of A = X[k][m]^T          lane_a_trans(X, lane, m0), ldsm_x4_trans(addr(0, k0))
+//   A 16x16 at (m0, k0) of A = X[k][m]^T          lane_a_trans(X, lane, col0), ldsm_x4_trans(addr((m0 - col0) / 16, k0))
 // row0 (a multiple of 8) offsets every row, e.g. to a warp's own rows.
 template <int kCols>
 __device__ __forceinline__ LdsmLane<kCols> lane_a(const void* X, int lane, int row0 = 0) {
@@ -159,8 +159,8 @@ __device__ __forceinline__ LdsmLane<kCols> lane_b_trans(const void* X, int lane,
   return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4, col0);
 }
 template <int kCols>
-__device__ __forceinline__ LdsmLane<kCols> lane_a_trans(const void* X, int lane, int m0) {
-  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1, m0);
+__device__ __forceinline__ LdsmLane<kCols> lane_a_trans(const void* X, int lane, int col0) {
+  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1, col0);
 }
 
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
