@@ -8,7 +8,8 @@
 // The layers' norm weights are folded into the columns of the GEMM that follows each norm, so
 // a norm only divides by the row's rms. A decode step (<= 8 tokens) runs every linear layer as
 // the GEMV of kernels.h and fuses the rest into it: the norm into the QKV and gate|up GEMVs,
-// SiLU*up into gate|up, the residual add into O and down. That leaves 5 kernels per layer.
+// SiLU*up into gate|up, the residual add into O and down: 6 kernels per layer (QKV, RoPE,
+// attention, O, gate|up, down).
 #include <cublas_v2.h>
 
 #include <algorithm>
