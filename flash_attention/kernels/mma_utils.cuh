@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "swizzle.h"
+
 namespace flash::mma {
 
 // 16-bit element types: the PTX type name of mma.sync and a packed float2 -> 2 x 16-bit cast.
@@ -84,15 +86,6 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
 
-// A [rows][kCols] tile of 16-bit elements in shared memory, swizzled so that ldmatrix's 8 row
-// reads of 16 bytes hit 8 different bank groups: 16-byte chunk c of row r lives at chunk
-// c ^ (r % 8). Rows are >= 128 bytes, so without the XOR all 8 rows would hit the same banks.
-template <int kCols>
-__device__ __forceinline__ int swizzle(int row, int col) {
-  static_assert(kCols % 64 == 0, "the swizzle needs at least 8 chunks of 16 bytes per row");
-  return row * kCols + ((((col >> 3) ^ row) & 7) | ((col >> 3) & ~7)) * 8 + (col & 7);
-}
-
 // acc[mt][n] += a[mt] b0 and acc[mt][n + 1] += a[mt] b1 for every m-tile mt: one pair of B
 // fragments (an ldmatrix.x4) feeds 2 * kM MMAs.
 template <typename T, int kM, int kN>
@@ -112,19 +105,19 @@ __device__ __forceinline__ void mma_m_tiles(float (&acc)[kM][kN][4], const uint3
 // it; per 16-column step j that is chunk 2j + sel (plus col0 / 8). Swizzled, chunk 2j + sel sits
 // at ((2j % 8) ^ x) + 8 * (2j / 8) with x = (sel ^ r) % 8, because sel only touches bit 0 and 2j
 // never does. So four per-lane addresses (j % 4) cover every step and the rest is a
-// compile-time immediate: an ldmatrix in an unrolled loop needs no address arithmetic.
+// compile-time immediate: an ldmatrix in an unrolled loop needs no address arithmetic. The
+// arithmetic lives in swizzle.h, where tests/test_swizzle.cpp checks it on the CPU.
 // (Computing the swizzle per ldmatrix cost 3-5 integer instructions each, about 300 per key
 // block in the FA2 forward: ncu and SASS, H200, 2026-12-02.)
 template <int kCols>
 struct LdsmLane {
-  uint32_t at_step[4];  // shared-space byte address of step j % 4 of row r
-  // col0: first column of step 0; a multiple of 64, or only steps j < 4 are used.
+  uint32_t at_step[4];  // shared-space byte address of step j % 4 of the lane's row
+  // Row r and half sel of the lane (swizzle.h's lane_row_*, plus a multiple of 8 rows); step 0
+  // starts at column col0.
   __device__ __forceinline__ LdsmLane(const void* tile, int r, int sel, int col0 = 0) {
-    static_assert(kCols % 64 == 0, "the swizzle needs at least 8 chunks of 16 bytes per row");
     const uint32_t base = uint32_t(__cvta_generic_to_shared(tile));
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
-      at_step[j] = base + uint32_t(swizzle<kCols>(r, col0 + 16 * j + 8 * sel)) * 2;
+    for (int j = 0; j < 4; ++j) at_step[j] = base + ldsm_step_offset<kCols>(r, sel, col0, j);
   }
   // The same lane in a tile `bytes` further on (another pipeline stage).
   __device__ __forceinline__ LdsmLane shifted(uint32_t bytes) const {
@@ -135,7 +128,7 @@ struct LdsmLane {
   }
   // Step j of row r + dr (dr a multiple of 8; j and dr are constants once loops are unrolled).
   __device__ __forceinline__ uint32_t addr(int j, int dr) const {
-    return at_step[j % 4] + uint32_t((dr * kCols + (2 * j / 8) * 64) * 2);
+    return at_step[j % 4] + uint32_t(ldsm_step_tail<kCols>(j, dr));
   }
 };
 
@@ -147,20 +140,24 @@ struct LdsmLane {
 // row0 (a multiple of 8) offsets every row, e.g. to a warp's own rows.
 template <int kCols>
 __device__ __forceinline__ LdsmLane<kCols> lane_a(const void* X, int lane, int row0 = 0) {
-  return LdsmLane<kCols>(X, row0 + (lane & 15), lane >> 4);
+  const LaneRow lr = lane_row_a(lane, row0);
+  return LdsmLane<kCols>(X, lr.row, lr.sel);
 }
 template <int kCols>
 __device__ __forceinline__ LdsmLane<kCols> lane_b(const void* X, int lane) {
-  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1);
+  const LaneRow lr = lane_row_b(lane);
+  return LdsmLane<kCols>(X, lr.row, lr.sel);
 }
 // col0: first column of step 0 (see LdsmLane), e.g. a warp's own columns.
 template <int kCols>
 __device__ __forceinline__ LdsmLane<kCols> lane_b_trans(const void* X, int lane, int col0 = 0) {
-  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 3) & 1) * 8, lane >> 4, col0);
+  const LaneRow lr = lane_row_b_trans(lane);
+  return LdsmLane<kCols>(X, lr.row, lr.sel, col0);
 }
 template <int kCols>
 __device__ __forceinline__ LdsmLane<kCols> lane_a_trans(const void* X, int lane, int col0) {
-  return LdsmLane<kCols>(X, (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1, col0);
+  const LaneRow lr = lane_row_a_trans(lane);
+  return LdsmLane<kCols>(X, lr.row, lr.sel, col0);
 }
 
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
