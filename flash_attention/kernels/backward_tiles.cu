@@ -14,6 +14,7 @@
 #include "backward_launch.h"
 #include "fa1_tiles.cuh"
 #include "llmi/check.h"
+#include "smem_opt_in.h"
 
 namespace flash {
 namespace {
@@ -126,8 +127,7 @@ void launch_tiles(const Problem& pr, const BackwardArgs& a, const BwdScratch& s,
   const int smem = int(sizeof(float)) *
                    (4 * Tile::floats(kBc, pr.head_dim) + 2 * Tile::floats(kBr, pr.head_dim) +
                     2 * kBr * kBc);
-  LLMI_CUDA_CHECK(cudaFuncSetAttribute(backward_kernel<T>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  opt_in_dynamic_smem<backward_kernel<T>>(smem);
   const int key_blocks = std::max(1, (pr.max_seqlen_k() + kBc - 1) / kBc);
   // Grid: (1 [FA1] or key blocks [FA2], heads_q, batch)
   const dim3 grid(parallel_over_keys ? key_blocks : 1, pr.heads_q, pr.batch());

@@ -8,6 +8,7 @@
 #include "fa1_tiles.cuh"
 #include "flash_attention/attention.h"
 #include "llmi/check.h"
+#include "smem_opt_in.h"
 
 namespace flash {
 namespace {
@@ -121,8 +122,7 @@ template <typename T>
 void launch(const Fa1FwdParams& p, int batch, cudaStream_t stream) {
   const int smem = int(sizeof(float)) *
                    (2 * Tile::floats(kBc, p.d) + Tile::floats(kBr, p.d) + kBr * kBc + 2 * kBr);
-  LLMI_CUDA_CHECK(cudaFuncSetAttribute(fa1_forward_kernel<T>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  opt_in_dynamic_smem<fa1_forward_kernel<T>>(smem);
   // Grid: (heads_q, batch) -- FA1 parallelises over batch and heads only.
   fa1_forward_kernel<T><<<dim3(p.heads_q, batch), fa1::kThreads, smem, stream>>>(p);
   LLMI_LAUNCH_CHECK();

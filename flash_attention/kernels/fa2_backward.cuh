@@ -25,6 +25,7 @@
 #include "backward_launch.h"
 #include "llmi/check.h"
 #include "mma_utils.cuh"
+#include "smem_opt_in.h"
 
 namespace flash {
 
@@ -273,17 +274,18 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
 template <int kD>
 void run_fa2_backward_mma(const Fa2BwdParams& p, llmi::DType dtype, int key_blocks, int batch,
                           cudaStream_t stream) {
-  auto launch = [&](auto kernel, int smem) {
-    LLMI_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  auto launch = [&](auto type) {
+    using T = decltype(type);
+    constexpr int kSmem = Fa2BwdTraits<T, kD>::kSmemBytes;
+    opt_in_dynamic_smem<fa2_backward_kernel<T, kD>>(kSmem);
     // Grid: (key blocks of the longest sequence, heads_q, batch)
-    kernel<<<dim3(key_blocks, p.heads_q, batch), 256, smem, stream>>>(p);
+    fa2_backward_kernel<T, kD><<<dim3(key_blocks, p.heads_q, batch), 256, kSmem, stream>>>(p);
     LLMI_LAUNCH_CHECK();
   };
   if (dtype == llmi::DType::BF16)
-    launch(fa2_backward_kernel<__nv_bfloat16, kD>, Fa2BwdTraits<__nv_bfloat16, kD>::kSmemBytes);
+    launch(__nv_bfloat16{});
   else
-    launch(fa2_backward_kernel<__half, kD>, Fa2BwdTraits<__half, kD>::kSmemBytes);
+    launch(__half{});
 }
 
 }  // namespace flash

@@ -28,6 +28,7 @@
 #include "fa2_forward_launch.h"
 #include "llmi/check.h"
 #include "mma_utils.cuh"
+#include "smem_opt_in.h"
 
 namespace flash {
 
@@ -231,13 +232,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
 // Launches fa2_forward_kernel for one tile configuration.
 template <typename Tr>
 void launch_fa2_forward(const Fa2FwdParams& p, int batch, cudaStream_t stream) {
-  static bool configured = false;  // opt in to > 48 KB of dynamic shared memory once
-  if (!configured) {
-    LLMI_CUDA_CHECK(cudaFuncSetAttribute(fa2_forward_kernel<Tr>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         Tr::kSmemBytes));
-    configured = true;
-  }
+  opt_in_dynamic_smem<fa2_forward_kernel<Tr>>(Tr::kSmemBytes);
   // Grid: (query-row blocks, heads_q, batch)
   const dim3 grid(p.num_m_blocks, p.heads_q, batch);
   fa2_forward_kernel<Tr><<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(p);

@@ -33,6 +33,7 @@
 #include "flash_decode_launch.h"
 #include "llmi/check.h"
 #include "mma_utils.cuh"
+#include "smem_opt_in.h"
 
 namespace flash {
 
@@ -343,13 +344,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
 
 template <typename Tr>
 const void* configured_kernel() {
-  static bool configured = false;  // opt in to > 48 KB of dynamic shared memory once
-  if (!configured) {
-    LLMI_CUDA_CHECK(cudaFuncSetAttribute(flash_decode_kernel<Tr>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         Tr::kSmemBytes));
-    configured = true;
-  }
+  opt_in_dynamic_smem<flash_decode_kernel<Tr>>(Tr::kSmemBytes);
   return reinterpret_cast<const void*>(flash_decode_kernel<Tr>);
 }
 
