@@ -5,6 +5,7 @@
 #include "llmi/llama/kernels.h"
 #include "llmi/check.h"
 #include "llmi/dtype.h"
+#include "llmi/pdl.cuh"
 
 namespace llmi::llama::kernels {
 
@@ -18,23 +19,13 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// Programmatic dependent launch (Hopper, PTX griddepcontrol): every kernel of a step is launched
-// with programmatic stream serialisation (launch() below). Each one lets its successor be
+// Programmatic dependent launch (llmi/pdl.cuh): every kernel of a step is launched with
+// programmatic stream serialisation (launch() below). Each one lets its successor be
 // scheduled once all of its own blocks are running (launch_dependents) and waits for its
 // predecessor's completion and memory flush (wait) before reading what that wrote, so the next
 // kernel's launch and block ramp-up hide behind this one's tail; a batch-1 decode step is ~290
 // short kernels. Writes also come after the wait, so no kernel overwrites what its
 // predecessor still reads.
-__device__ __forceinline__ void pdl_launch_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
 __device__ __forceinline__ void pdl_enter() { pdl_launch_dependents(), pdl_wait(); }
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1024).
@@ -534,17 +525,10 @@ __global__ void keep_rows_kernel(bf16_t* kc, bf16_t* vc, KvLayout kv, int seq, i
   }
 }
 
-// Launches with programmatic stream serialisation (see pdl_enter). grid/block as stated at the
-// call; no dynamic shared memory.
+// Launches with programmatic stream serialisation (see pdl_enter); no dynamic shared memory.
 template <typename... Params, typename... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, Args... args) {
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = 0, cfg.stream = s;
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = &attr, cfg.numAttrs = 1;
-  LLMI_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, Params(args)...));
+  launch_pdl(kernel, grid, block, 0, s, true, args...);
 }
 
 }  // namespace
