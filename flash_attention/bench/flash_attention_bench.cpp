@@ -244,6 +244,26 @@ bench::Stats per_call(bench::Stats st, int calls) {
   return st;
 }
 
+// Times a CUDA graph of one call per K/V set (per_set(i, stream)), replayed back to back: the
+// steady state of a serving loop. Returns the time per call.
+template <typename PerSet>
+bench::Stats time_graph_per_call(const bench::Options& steady, int sets, PerSet per_set,
+                                 cudaStream_t stream) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  LLMI_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < sets; ++i) per_set(i, stream);
+  LLMI_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  LLMI_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  const bench::Stats st = per_call(
+      bench::time_cuda([&](cudaStream_t s) { LLMI_CUDA_CHECK(cudaGraphLaunch(exec, s)); }, steady,
+                       stream),
+      sets);
+  LLMI_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  LLMI_CUDA_CHECK(cudaGraphDestroy(graph));
+  return st;
+}
+
 // Decode is timed two ways, both on inputs that are not in L2:
 //   steady state (the reported figure): a CUDA graph of back-to-back decode calls, as a serving
 //     loop replays them, each call reading its own K/V set. Enough sets rotate that the others
@@ -276,14 +296,22 @@ void decode_suite(const bench::Options& opt, bench::Report& report, double& head
     test::ForwardRef ref;
     if (opt.check) ref = test::reference_forward(c);
     double unsplit_ms = NAN;
-    for (int splits : {1, 0}) {  // 1: one block per kv head; 0: Flash-Decoding's heuristic
-      const std::string kernel = splits == 1 ? "decode_nosplit" : "flash_decode";
+    struct Variant {
+      const char* kernel;
+      DecodeOptions options;
+    };
+    // decode_nosplit: one block per kv head. flash_decode: Flash-Decoding's split heuristic.
+    // flash_decode_pdl: the same, each call launched to overlap the previous one's tail.
+    for (const Variant& var : {Variant{"decode_nosplit", {1, false}},
+                               Variant{"flash_decode", {0, false}},
+                               Variant{"flash_decode_pdl", {0, true}}}) {
+      const std::string kernel = var.kernel;
       bench::Result res;
       res.name = kernel + " ctx" + std::to_string(ctx);
       res.params = {{"kernel", kernel}, {"context", ctx}, {"batch", 1}, {"heads_q", 32},
                     {"heads_kv", 8}, {"head_dim", 128}, {"dtype", "bf16"}, {"kv_sets", sets}};
       auto call = [&](const test::DeviceCase& dc, cudaStream_t s) {
-        flash_decode(p, dc.args(out, &lse), workspace(), splits, s);
+        flash_decode(p, dc.args(out, &lse), workspace(), var.options, s);
       };
       if (opt.check) {
         out.poison();
@@ -297,30 +325,37 @@ void decode_suite(const bench::Options& opt, bench::Report& report, double& head
           bench::time_cuda([&](cudaStream_t s) { call(c, s); }, opt, stream);
       for (const auto& dc : cases) call(*dc, stream);  // allocates the workspace outside capture
       LLMI_CUDA_CHECK(cudaStreamSynchronize(stream));
-      cudaGraph_t graph;
-      cudaGraphExec_t exec;
-      LLMI_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-      for (const auto& dc : cases) call(*dc, stream);
-      LLMI_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-      LLMI_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-      res.ms = per_call(bench::time_cuda(
-                            [&](cudaStream_t s) { LLMI_CUDA_CHECK(cudaGraphLaunch(exec, s)); },
-                            steady, stream),
-                        sets);
-      LLMI_CUDA_CHECK(cudaGraphExecDestroy(exec));
-      LLMI_CUDA_CHECK(cudaGraphDestroy(graph));
+      res.ms = time_graph_per_call(steady, sets, [&](int i, cudaStream_t s) { call(*cases[i], s); },
+                                   stream);
       res.bytes = kv_bytes;
       res.flops = forward_flops(p);
-      if (splits == 1) unsplit_ms = res.ms.median;
+      if (var.options.num_splits == 1) unsplit_ms = res.ms.median;
       res.baseline = "decode_nosplit";
       res.baseline_ms = unsplit_ms;
       const double gbps = kv_bytes / (res.ms.median * 1e6);
       res.extra["fraction_of_copy_bw"] = gbps / copy;
       res.extra["single_call_ms"] = single.median;
       res.extra["single_call_fraction_of_copy_bw"] = kv_bytes / (single.median * 1e6) / copy;
-      if (splits == 0 && ctx == 32768) headline_frac = gbps / copy;
+      if (var.options.overlap_previous_kernel && ctx == 32768) headline_frac = gbps / copy;
       report.add(res);
     }
+    // The ceiling at this size: a device-to-device copy moving the same bytes (K read, V
+    // written), one per K/V set in the same kind of graph. What a single call of any kernel
+    // streaming this many bytes pays in launch and ramp shows as its distance from the copy
+    // bandwidth (measured on 2 GiB). Last: it overwrites the sets' V.
+    bench::Result cp;
+    cp.name = "copy_same_bytes ctx" + std::to_string(ctx);
+    cp.params = {{"kernel", "copy_same_bytes"}, {"context", ctx}, {"kv_sets", sets}};
+    cp.ms = time_graph_per_call(
+        steady, sets,
+        [&](int i, cudaStream_t s) {
+          LLMI_CUDA_CHECK(cudaMemcpyAsync(cases[i]->v.raw(), cases[i]->k.raw(), cases[i]->k.nbytes(),
+                                          cudaMemcpyDeviceToDevice, s));
+        },
+        stream);
+    cp.bytes = kv_bytes;
+    cp.extra["fraction_of_copy_bw"] = kv_bytes / (cp.ms.median * 1e6) / copy;
+    report.add(cp);
   }
   LLMI_CUDA_CHECK(cudaStreamDestroy(stream));
 }

@@ -32,6 +32,7 @@
 
 #include "flash_decode_launch.h"
 #include "llmi/check.h"
+#include "llmi/pdl.cuh"
 #include "mma_utils.cuh"
 #include "smem_opt_in.h"
 
@@ -112,23 +113,37 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
                                       kv_stride, sk - n0, lane);
   };
 
-  // ---- prologue: Q (Alg. 1 line 4; rows past the tile's end read as 0), then the first
-  // kStages - 1 key tiles of every warp, all in flight together ----
-  for (int i = threadIdx.x; i < kRows * Tr::kChunks; i += Tr::kThreads) {
-    const int r = i / Tr::kChunks, col = (i % Tr::kChunks) * 8;
-    const bool valid = m0 + r < rows;
-    mma::cp_async_16_zfill(
-        sQ + mma::swizzle<kD>(r, col),
-        valid ? q + (size_t(q0 + token_of(r)) * p.heads_q + head_of(r)) * kD + col : q, valid);
+  // ---- prologue (programmatic dependent launch, llmi/pdl.cuh): the next kernel may be
+  // scheduled as soon as this grid runs. Cached keys [0, sk - sq) were appended before the
+  // previous kernel in the stream (the flash_decode contract for DecodeOptions::
+  // overlap_previous_kernel), so this warp's first kStages - 1 key tiles are requested before
+  // waiting for that kernel when they lie in that range: a call's first loads overlap the
+  // previous call's tail. Q, the new keys and every write come after the wait. The tiles go in
+  // order, one cp.async group each, which the waits of the main loop count on. ----
+  llmi::pdl_launch_dependents();
+  const int cached_keys = sk - sq;
+  int issued = 0;
+  for (; issued < Tr::kStages - 1 && issued < my_tiles && tile_n0(issued) + kBN <= cached_keys;
+       ++issued) {
+    load_tile(issued);
+    mma::cp_async_commit();
   }
-  mma::cp_async_commit();
-#pragma unroll
-  for (int i = 0; i < Tr::kStages - 1; ++i) {
-    if (i < my_tiles) load_tile(i);
+  llmi::pdl_wait();
+  for (; issued < Tr::kStages - 1; ++issued) {
+    if (issued < my_tiles) load_tile(issued);
     mma::cp_async_commit();  // empty groups too: the wait counts below assume one per stage
   }
-  mma::cp_async_wait<Tr::kStages - 1>();  // Q's group, the oldest, has landed
-  __syncthreads();                        // ... every thread's part of it
+  // Q (Alg. 1 line 4; rows past the tile's end read as 0), by plain loads: its latency is paid
+  // once, and it must not take a cp.async group ahead of the key tiles.
+  for (int i = threadIdx.x; i < kRows * Tr::kChunks; i += Tr::kThreads) {
+    const int r = i / Tr::kChunks, col = (i % Tr::kChunks) * 8;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (m0 + r < rows)
+      v = *reinterpret_cast<const uint4*>(
+          q + (size_t(q0 + token_of(r)) * p.heads_q + head_of(r)) * kD + col);
+    *reinterpret_cast<uint4*>(sQ + mma::swizzle<kD>(r, col)) = v;
+  }
+  __syncthreads();
 
   float acc_o[Tr::kDTiles][4] = {};
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0, 0};  // rows g and g + 8
@@ -358,11 +373,10 @@ DecodeShape shape_of() {
 }
 
 template <typename Tr>
-void launch(const DecodeParams& p, int batch, cudaStream_t stream) {
+void launch(const DecodeParams& p, int batch, bool pdl, cudaStream_t stream) {
   configured_kernel<Tr>();
   const dim3 grid(p.num_m_blocks * p.num_splits, p.heads_kv, batch);
-  flash_decode_kernel<Tr><<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(p);
-  LLMI_LAUNCH_CHECK();
+  llmi::launch_pdl(flash_decode_kernel<Tr>, grid, Tr::kThreads, Tr::kSmemBytes, stream, pdl, p);
 }
 
 // Calls f(traits) for the instantiation of (head_dim, dtype). A block is one SM's worth (196 KB
@@ -394,9 +408,9 @@ DecodeShape flash_decode_shape(int head_dim, llmi::DType dtype) {
   return s;
 }
 
-void run_flash_decode(const DecodeParams& p, int head_dim, llmi::DType dtype, int batch,
+void run_flash_decode(const DecodeParams& p, int head_dim, llmi::DType dtype, int batch, bool pdl,
                       cudaStream_t stream) {
-  dispatch(head_dim, dtype, [&](auto tr) { launch<decltype(tr)>(p, batch, stream); });
+  dispatch(head_dim, dtype, [&](auto tr) { launch<decltype(tr)>(p, batch, pdl, stream); });
 }
 
 }  // namespace flash

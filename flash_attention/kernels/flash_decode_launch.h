@@ -37,8 +37,9 @@ struct DecodeShape {
 // The shape of the instantiation that runs head_dim / dtype (configures it on first use).
 DecodeShape flash_decode_shape(int head_dim, llmi::DType dtype);
 
-// Grid (num_m_blocks * num_splits, heads_kv, batch).
-void run_flash_decode(const DecodeParams& p, int head_dim, llmi::DType dtype, int batch,
+// Grid (num_m_blocks * num_splits, heads_kv, batch). pdl: launched with programmatic stream
+// serialisation (DecodeOptions::overlap_previous_kernel).
+void run_flash_decode(const DecodeParams& p, int head_dim, llmi::DType dtype, int batch, bool pdl,
                       cudaStream_t stream);
 
 }  // namespace flash

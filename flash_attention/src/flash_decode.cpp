@@ -12,9 +12,10 @@
 
 namespace flash {
 
-void flash_decode(const Problem& pr, const ForwardArgs& a, Workspace& ws, int num_splits,
-                  cudaStream_t stream) {
+void flash_decode(const Problem& pr, const ForwardArgs& a, Workspace& ws,
+                  const DecodeOptions& options, cudaStream_t stream) {
   validate(pr);
+  int num_splits = options.num_splits;
   LLMI_REQUIRE(num_splits >= 0, "num_splits must be >= 0 (0 = heuristic), got " << num_splits);
   DecodeParams p{};
   fill_forward_params(p, pr, a, "flash_decode");
@@ -44,7 +45,8 @@ void flash_decode(const Problem& pr, const ForwardArgs& a, Workspace& ws, int nu
     p.lse_partial = partial + size_t(p.num_splits) * rows * pr.head_dim;
     p.tile_counters = ws.counters(size_t(tiles));
   }
-  run_flash_decode(p, pr.head_dim, pr.dtype, pr.batch(), stream);
+  run_flash_decode(p, pr.head_dim, pr.dtype, pr.batch(), options.overlap_previous_kernel,
+                   stream);
 }
 
 }  // namespace flash

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "gpu_case.h"
@@ -107,7 +108,47 @@ TEST_CASE("Flash-Decoding (split-KV, packed GQA) matches the reference") {
   for (int splits : {0, 1, 3, 16}) {
     INFO("num_splits=" << splits);
     check_forward_kernel("decode",
-                         [&](auto& p, auto& a) { flash_decode(p, a, workspace(), splits); }, ps);
+                         [&](auto& p, auto& a) { flash_decode(p, a, workspace(), {splits}); }, ps);
+  }
+}
+
+// With overlap_previous_kernel, a call starts during the previous one's tail, reads its cached
+// keys before waiting, and shares its workspace (partials, arrival counters): back-to-back calls
+// must each give the bits the same call gives alone. Shapes where the new keys fall in a warp's
+// first tiles (short caches, several new tokens) exercise the loads deferred past the wait.
+TEST_CASE("Flash-Decoding calls overlapped back to back give each call's result alone") {
+  std::vector<Problem> ps = {fixed_length_problem(DType::BF16, 1, 32, 8, 128, 1, 4100, true),
+                             fixed_length_problem(DType::BF16, 1, 32, 8, 128, 1, 300, true),
+                             fixed_length_problem(DType::BF16, 2, 16, 4, 128, 5, 700, true),
+                             fixed_length_problem(DType::F16, 1, 8, 8, 64, 3, 2000, true),
+                             fixed_length_problem(DType::BF16, 1, 32, 8, 128, 1, 9000, true)};
+  std::vector<std::unique_ptr<DeviceCase>> cases;
+  std::vector<llmi::Tensor> alone, overlapped;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    cases.push_back(std::make_unique<DeviceCase>(ps[i], 100 + i));
+    for (auto* outs : {&alone, &overlapped}) {
+      outs->emplace_back(cases[i]->q.shape(), ps[i].dtype, llmi::Device::Cuda);
+      outs->back().poison();
+    }
+    // Alone: synchronised, no overlap (this also sizes the workspace for the loop below).
+    flash_decode(ps[i], cases[i]->args(alone[i], nullptr), workspace());
+    LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+    const Check ch = check_output(*cases[i], reference_forward(*cases[i]), alone[i]);
+    INFO(ch.str());
+    REQUIRE(ch.ok());
+  }
+  for (int rep = 0; rep < 3; ++rep) {
+    for (size_t i = 0; i < ps.size(); ++i)
+      flash_decode(ps[i], cases[i]->args(overlapped[i], nullptr), workspace(),
+                   {0, /*overlap_previous_kernel=*/true});
+    LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+    for (size_t i = 0; i < ps.size(); ++i) {
+      INFO("rep " << rep << ", problem " << i);
+      const llmi::Tensor a = alone[i].to(llmi::Device::Host), o = overlapped[i].to(llmi::Device::Host);
+      REQUIRE(a.nbytes() == o.nbytes());
+      CHECK(std::memcmp(a.raw(), o.raw(), a.nbytes()) == 0);
+      overlapped[i].poison();
+    }
   }
 }
 
@@ -181,7 +222,7 @@ TEST_CASE("the forward kernels are deterministic: identical bits across runs") {
       out.poison();
       const ForwardArgs a = c.args(out, nullptr);
       if (std::string(which) == "fa2") fa2_forward(p, a);
-      else if (std::string(which) == "decode") flash_decode(p, a, workspace(), 7);
+      else if (std::string(which) == "decode") flash_decode(p, a, workspace(), {7});
       else fa1_forward(p, a, workspace());
       LLMI_CUDA_CHECK(cudaDeviceSynchronize());
       const llmi::Tensor h = out.to(llmi::Device::Host);
@@ -217,7 +258,7 @@ TEST_CASE("unsupported shapes are refused with a clear error") {
   varlen.cu_seqlens_k = {0, 4, 8};
   LLMI_REQUIRE_THROWS_WITH(standard_attention_forward(varlen, a, workspace()),
                            "standard attention needs equal lengths");
-  LLMI_REQUIRE_THROWS_WITH(flash_decode(p, a, workspace(), -1), "num_splits must be >= 0");
+  LLMI_REQUIRE_THROWS_WITH(flash_decode(p, a, workspace(), {-1}), "num_splits must be >= 0");
   BackwardArgs b;
   b.fwd = a;
   b.dout = b.dq = b.dk = b.dv = buf.raw();

@@ -75,12 +75,23 @@ void fa2_forward(const Problem& p, const ForwardArgs& a, cudaStream_t stream = n
 void fa2_backward(const Problem& p, const BackwardArgs& a, Workspace& ws,
                   cudaStream_t stream = nullptr);
 
-// num_splits = 0 picks the split count with the heuristic of split_kv.h; a count above the
-// number of key tiles (16 keys at d = 128) is lowered to it. Query heads of one kv head are
-// packed into the rows of one tile (FA2's PackGQA), so one query x 4 heads is one tile. Uses ws
-// for the splits' partial outputs and arrival counters: calls that share a Workspace must not
-// run concurrently.
-void flash_decode(const Problem& p, const ForwardArgs& a, Workspace& ws, int num_splits = 0,
-                  cudaStream_t stream = nullptr);
+struct DecodeOptions {
+  // 0 picks the split count with the heuristic of split_kv.h; a count above the number of key
+  // tiles (16 keys at d = 128) is lowered to it.
+  int num_splits = 0;
+  // Programmatic dependent launch (llmi/pdl.cuh): the call may start while the previous kernel
+  // in the stream is finishing, and reads the sequence offsets and the cached keys and values
+  // [0, Sk - Sq) of every sequence before waiting for it; Q, the Sq newest rows and every write
+  // come after the wait. Set it when the previous kernel writes none of those, as in a decode
+  // step (the cache rows were appended by earlier steps).
+  bool overlap_previous_kernel = false;
+};
+
+// Query heads of one kv head are packed into the rows of one tile (FA2's PackGQA), so one query
+// x 4 heads is one tile. Uses ws for the splits' partial outputs and arrival counters: calls
+// that share a Workspace must not run concurrently (back-to-back in one stream is fine, with or
+// without overlap_previous_kernel).
+void flash_decode(const Problem& p, const ForwardArgs& a, Workspace& ws,
+                  const DecodeOptions& options = {}, cudaStream_t stream = nullptr);
 
 }  // namespace flash
