@@ -69,6 +69,7 @@ struct Config {
   std::vector<std::string> kernels, masks;
   int fa1_max_seqlen = 2048;   // FA1 (one block per head, CUDA-core math) is slow beyond this
   int slow_iters = 3;          // timed runs of the FA1 kernels (fp32 CUDA-core math)
+  std::vector<int> decode_splits;  // decode: overlapped calls also timed at these split counts
 };
 
 Workspace& workspace() {
@@ -272,7 +273,8 @@ bench::Stats time_graph_per_call(const bench::Options& steady, int sets, PerSet 
 //   single call: one call after the harness's L2 overwrite (time_cuda), the way every other
 //     figure here is timed. It carries one launch latency, and the overwrite leaves L2 full of
 //     dirty lines that the call must write back to HBM as it reads -- up to L2-size extra bytes.
-void decode_suite(const bench::Options& opt, bench::Report& report, double& headline_frac) {
+void decode_suite(const bench::Options& opt, const Config& cfg, bench::Report& report,
+                  double& headline_frac) {
   std::vector<int> contexts = {4096, 8192, 16384, 32768, 65536, 131072};
   if (opt.quick) contexts = {4096, 32768};
   const double copy = bench::device_ceilings(opt).copy_gbps;
@@ -297,14 +299,18 @@ void decode_suite(const bench::Options& opt, bench::Report& report, double& head
     if (opt.check) ref = test::reference_forward(c);
     double unsplit_ms = NAN;
     struct Variant {
-      const char* kernel;
+      std::string kernel;
       DecodeOptions options;
     };
     // decode_nosplit: one block per kv head. flash_decode: Flash-Decoding's split heuristic.
-    // flash_decode_pdl: the same, each call launched to overlap the previous one's tail.
-    for (const Variant& var : {Variant{"decode_nosplit", {1, false}},
-                               Variant{"flash_decode", {0, false}},
-                               Variant{"flash_decode_pdl", {0, true}}}) {
+    // flash_decode_pdl: the same, each call launched to overlap the previous one's tail;
+    // flash_decode_pdl_sN: that at N splits.
+    std::vector<Variant> variants = {{"decode_nosplit", {1, false}},
+                                     {"flash_decode", {0, false}},
+                                     {"flash_decode_pdl", {0, true}}};
+    for (int n : cfg.decode_splits)
+      variants.push_back({"flash_decode_pdl_s" + std::to_string(n), {n, true}});
+    for (const Variant& var : variants) {
       const std::string kernel = var.kernel;
       bench::Result res;
       res.name = kernel + " ctx" + std::to_string(ctx);
@@ -336,7 +342,7 @@ void decode_suite(const bench::Options& opt, bench::Report& report, double& head
       res.extra["fraction_of_copy_bw"] = gbps / copy;
       res.extra["single_call_ms"] = single.median;
       res.extra["single_call_fraction_of_copy_bw"] = kv_bytes / (single.median * 1e6) / copy;
-      if (var.options.overlap_previous_kernel && ctx == 32768) headline_frac = gbps / copy;
+      if (kernel == "flash_decode_pdl" && ctx == 32768) headline_frac = gbps / copy;
       report.add(res);
     }
     // The ceiling at this size: a device-to-device copy moving the same bytes (K read, V
@@ -379,6 +385,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"standard_fwd", "standard_bwd", "fa1_fwd", "fa2_fwd", "fa1_bwd", "fa2_bwd"}));
   app.add_option("--masks", cfg.masks, "prefill: only these masks")
       ->check(CLI::IsMember({"none", "causal"}));
+  app.add_option("--decode-splits", cfg.decode_splits,
+                 "decode: also time the overlapped calls at these split counts")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--slow-iters", cfg.slow_iters, "timed runs of the FA1 kernels (fp32 CUDA-core math)")
       ->check(CLI::Range(1, 1000));
   CLI11_PARSE(app, argc, argv);
@@ -394,7 +403,7 @@ int main(int argc, char** argv) {
     LLMI_CUDA_CHECK(cudaSetDevice(opt.device));
     double fwd = NAN, bwd = NAN, frac = NAN;
     if (cfg.suite != "decode") prefill_suite(opt, cfg, report, fwd, bwd);
-    if (cfg.suite != "prefill") decode_suite(opt, report, frac);
+    if (cfg.suite != "prefill") decode_suite(opt, cfg, report, frac);
     char line[256];
     std::snprintf(line, sizeof line,
                   "FA2 bf16 d128 8k non-causal: fwd %.0f TFLOP/s, bwd %.0f TFLOP/s; "
