@@ -51,23 +51,27 @@ def main(paths):
         print()
     print("**decode** (batch 1, 32 q heads, 8 kv heads, d 128, bf16), GB/s of K+V: steady state "
           "(graph of calls over rotating K/V sets) and one call after an L2 overwrite\n")
-    print("| context | K+V | no split (GB/s) | Flash-Decoding (GB/s) | % of copy | one call (GB/s) "
-          "| one call % of copy | speedup vs no split |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| context | K+V | no split (GB/s) | Flash-Decoding (GB/s) | % of copy "
+          "| overlapped calls, PDL (GB/s) | % of copy | same-bytes copy, % of copy "
+          "| one call (GB/s) | one call % of copy | speedup vs no split |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     by_ctx = {}
     for r in decode:
         by_ctx.setdefault(r["params"]["context"], {})[r["params"]["kernel"]] = r
     for ctx in sorted(by_ctx):
-        # Runs before 2026-12-02 named the unsplit row fa2_decode_nosplit and timed one call only.
+        # Runs before 2026-12-02 named the unsplit row fa2_decode_nosplit and timed one call only;
+        # the overlapped (PDL) and same-bytes copy rows exist from commit d4402f8 on.
         k = by_ctx[ctx]
         a, b = k.get("decode_nosplit", k.get("fa2_decode_nosplit")), k.get("flash_decode")
-        ga, gb = (a or {}).get("gbps"), (b or {}).get("gbps")
+        ov, cp = k.get("flash_decode_pdl"), k.get("copy_same_bytes")
+        gbps = lambda r: (r or {}).get("gbps")
         kv = 2.0 * ctx * 8 * 128 * 2
         one_ms = (b or {}).get("extra", {}).get("single_call_ms")
         single = None if one_ms is None else kv / (one_ms * 1e6)
         sp = None if not (a and b) else a["time_ms"]["median"] / b["time_ms"]["median"]
         pct = lambda x: "-" if x is None else f"{100 * x / cop:.0f}%"
-        print(f"| {ctx} | {kv / 2**20:.0f} MiB | {fmt(ga)} | {fmt(gb)} | {pct(gb)} | {fmt(single)} "
+        print(f"| {ctx} | {kv / 2**20:.0f} MiB | {fmt(gbps(a))} | {fmt(gbps(b))} | {pct(gbps(b))} "
+              f"| {fmt(gbps(ov))} | {pct(gbps(ov))} | {pct(gbps(cp))} | {fmt(single)} "
               f"| {pct(single)} | {fmt(sp, '.1f')}x |")
     fails = [r["case"] for r in j["results"] if not r["check_ok"]]
     print(f"\nchecks: {len(j['results']) - len(fails)} ok, {len(fails)} failed {fails}")
