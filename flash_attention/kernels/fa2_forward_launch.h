@@ -3,23 +3,13 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "forward_kernel_params.h"
 #include "llmi/dtype.h"
 
 namespace flash {
 
-struct Fa2FwdParams {
-  const void* q;             // [total_q, heads_q, D]
-  const void* k;             // [total_k, heads_kv, D]
-  const void* v;             // [total_k, heads_kv, D]
-  const int* cu_seqlens_q;   // [batch + 1]
-  const int* cu_seqlens_k;   // [batch + 1]
-  void* out;                 // [total_q, heads_q, D]
-  float* lse;                // [heads_q, total_q] (may be null)
-  int total_q;
-  int heads_q, heads_kv, group;  // group = heads_q / heads_kv
-  float scale_log2;          // softmax scale * log2(e): exponentials are taken base 2
-  bool causal;
-  int num_m_blocks;          // query-row blocks of the longest sequence
+struct Fa2FwdParams : ForwardKernelParams {
+  int num_m_blocks;  // query-row blocks of the longest sequence
 };
 
 struct TileShape {

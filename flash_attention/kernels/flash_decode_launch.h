@@ -3,25 +3,15 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "forward_kernel_params.h"
 #include "llmi/dtype.h"
 
 namespace flash {
 
-struct DecodeParams {
-  const void* q;             // [total_q, heads_q, D]
-  const void* k;             // [total_k, heads_kv, D]
-  const void* v;             // [total_k, heads_kv, D]
-  const int* cu_seqlens_q;   // [batch + 1]
-  const int* cu_seqlens_k;   // [batch + 1]
-  void* out;                 // [total_q, heads_q, D]
-  float* lse;                // [heads_q, total_q]; may be null
+struct DecodeParams : ForwardKernelParams {
   float* out_partial;        // [num_splits, total_q, heads_q, D]  (num_splits > 1)
   float* lse_partial;        // [num_splits, heads_q, total_q]     (num_splits > 1)
   int* tile_counters;        // [batch, heads_kv, num_m_blocks], 0 between calls (num_splits > 1)
-  int total_q;
-  int heads_q, heads_kv, group;  // group = heads_q / heads_kv
-  float scale_log2;          // softmax scale * log2(e): exponentials are taken base 2
-  bool causal;
   int num_m_blocks;          // 16-row tiles of (token, query head) pairs per kv head
   int num_splits;            // key-range slices per tile, one thread block each
 };

@@ -1,6 +1,7 @@
-// The fields that every forward kernel's parameter block shares (Fa2FwdParams, DecodeParams):
-// the tensors of ForwardArgs, the Problem's shape, and the softmax scale for base-2 exponentials.
+// Fills the fields every forward kernel's parameter block shares (ForwardKernelParams) from a
+// validated Problem and its ForwardArgs.
 #pragma once
+#include "../kernels/forward_kernel_params.h"
 #include "flash_attention/attention.h"
 #include "llmi/check.h"
 
@@ -8,8 +9,8 @@ namespace flash {
 
 constexpr float kLog2e = 1.4426950408889634f;
 
-template <typename Params>
-void fill_forward_params(Params& p, const Problem& pr, const ForwardArgs& a, const char* who) {
+inline void fill_forward_params(ForwardKernelParams& p, const Problem& pr, const ForwardArgs& a,
+                                const char* who) {
   LLMI_REQUIRE(a.q && a.k && a.v && a.out && a.cu_seqlens_q && a.cu_seqlens_k,
                who << ": q, k, v, out and both cu_seqlens must be non-null");
   p.q = a.q;
