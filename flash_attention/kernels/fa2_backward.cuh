@@ -102,19 +102,24 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
 
   // ldmatrix addresses of this lane (mma_utils.cuh), stage 0 for Q and dO. Tiles read with the
   // same pattern (Q and dO, K and V, P and dS) differ by constants, which the compiler folds.
+  // At d = 128 in one register each (kCompact): the kernel is at 255 registers and spills; every
+  // col0 and step below is one ldsm_compact_exact allows (tests/test_swizzle.cpp).
+  constexpr bool kCompact = kD >= 128;
+  using LaneD = mma::LdsmLane<kD, kCompact>;
+  using LaneN = mma::LdsmLane<kBN, kCompact>;
   constexpr uint32_t kQtoDo = 2 * kBM * kD * sizeof(T), kKtoV = kBN * kD * sizeof(T);
   constexpr uint32_t kPtoDs = kBM * kBN * sizeof(T);
-  const mma::LdsmLane<kD> lane_q = mma::lane_a<kD>(sQ, lane, s_row), lane_do = lane_q.shifted(kQtoDo);
-  const mma::LdsmLane<kD> lane_k = mma::lane_b<kD>(sK + s_key * kD, lane),
-                          lane_v = lane_k.shifted(kKtoV);
+  const LaneD lane_q = mma::lane_a<kD, kCompact>(sQ, lane, s_row), lane_do = lane_q.shifted(kQtoDo);
+  const LaneD lane_k = mma::lane_b<kD, kCompact>(sK + s_key * kD, lane),
+              lane_v = lane_k.shifted(kKtoV);
   // P^T and dS^T (keys x queries) from the [query][key] tiles: steps j = this warp's m-tiles.
-  const mma::LdsmLane<kBN> lane_p_t = mma::lane_a_trans<kBN>(sP, lane, kv_key),
-                           lane_ds_t = lane_p_t.shifted(kPtoDs);
+  const LaneN lane_p_t = mma::lane_a_trans<kBN, kCompact>(sP, lane, kv_key),
+              lane_ds_t = lane_p_t.shifted(kPtoDs);
   // dO and Q as the B operand of dV and dK (columns kv_col ..), K as the B operand of dQ.
-  const mma::LdsmLane<kD> lane_q_t = mma::lane_b_trans<kD>(sQ, lane, kv_col),
-                          lane_do_t = lane_q_t.shifted(kQtoDo),
-                          lane_k_t = mma::lane_b_trans<kD>(sK, lane, dq_col);
-  const mma::LdsmLane<kBN> lane_ds = mma::lane_a<kBN>(sdS, lane, dq_row);
+  const LaneD lane_q_t = mma::lane_b_trans<kD, kCompact>(sQ, lane, kv_col),
+              lane_do_t = lane_q_t.shifted(kQtoDo),
+              lane_k_t = mma::lane_b_trans<kD, kCompact>(sK, lane, dq_col);
+  const LaneN lane_ds = mma::lane_a<kBN, kCompact>(sdS, lane, dq_row);
 
   float acc_dv[2][Tr::kKvDTiles][4] = {}, acc_dk[2][Tr::kKvDTiles][4] = {};
 
@@ -129,13 +134,12 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       load_q_do(i0 + kBM, stage ^ 1);
       mma::cp_async_commit();
     }
-    const mma::LdsmLane<kD> cQ = lane_q.shifted(kStageBytes), cdO = lane_do.shifted(kStageBytes);
-    const mma::LdsmLane<kD> cQ_t = lane_q_t.shifted(kStageBytes),
-                            cdO_t = lane_do_t.shifted(kStageBytes);
+    const LaneD cQ = lane_q.shifted(kStageBytes), cdO = lane_do.shifted(kStageBytes);
+    const LaneD cQ_t = lane_q_t.shifted(kStageBytes),
+                cdO_t = lane_do_t.shifted(kStageBytes);
 
     // This warp's 32 queries x 32 keys of X Y^T (X = Q or dO, Y = K or V), over d.
-    auto gemm_32x32 = [&](float (&acc)[2][4][4], const mma::LdsmLane<kD>& a_lane,
-                          const mma::LdsmLane<kD>& b_lane) {
+    auto gemm_32x32 = [&](float (&acc)[2][4][4], const LaneD& a_lane, const LaneD& b_lane) {
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk) {
         uint32_t a[2][4];

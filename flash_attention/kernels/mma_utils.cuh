@@ -109,26 +109,35 @@ __device__ __forceinline__ void mma_m_tiles(float (&acc)[kM][kN][4], const uint3
 // arithmetic lives in swizzle.h, where tests/test_swizzle.cpp checks it on the CPU.
 // (Computing the swizzle per ldmatrix cost 3-5 integer instructions each, about 300 per key
 // block in the FA2 forward: ncu and SASS, H200, 2026-12-02.)
-template <int kCols>
+//
+// kCompact keeps only step 0's address and derives step j by one XOR (swizzle.h,
+// ldsm_compact_step): three registers fewer per operand for one integer instruction per
+// ldmatrix, which pays where registers spill (the d = 128 backward: 251 -> 257 TFLOP/s at 8k,
+// H200, 2026-12-02) and not elsewhere (the d = 64 backward lost 2%). Exact for tiles at
+// 128-byte-aligned addresses and the steps ldsm_compact_exact allows: every step from a col0
+// that is a multiple of 64, steps j % 4 < 2 from an odd multiple of 32.
+template <int kCols, bool kCompact = false>
 struct LdsmLane {
-  uint32_t at_step[4];  // shared-space byte address of step j % 4 of the lane's row
+  static constexpr int kRegs = kCompact ? 1 : 4;
+  uint32_t at_step[kRegs];  // shared-space byte address of step j % 4 (or 0) of the lane's row
   // Row r and half sel of the lane (swizzle.h's lane_row_*, plus a multiple of 8 rows); step 0
   // starts at column col0.
   __device__ __forceinline__ LdsmLane(const void* tile, int r, int sel, int col0 = 0) {
     const uint32_t base = uint32_t(__cvta_generic_to_shared(tile));
 #pragma unroll
-    for (int j = 0; j < 4; ++j) at_step[j] = base + ldsm_step_offset<kCols>(r, sel, col0, j);
+    for (int j = 0; j < kRegs; ++j) at_step[j] = base + ldsm_step_offset<kCols>(r, sel, col0, j);
   }
   // The same lane in a tile `bytes` further on (another pipeline stage).
   __device__ __forceinline__ LdsmLane shifted(uint32_t bytes) const {
     LdsmLane s = *this;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) s.at_step[j] += bytes;
+    for (int j = 0; j < kRegs; ++j) s.at_step[j] += bytes;
     return s;
   }
   // Step j of row r + dr (dr a multiple of 8; j and dr are constants once loops are unrolled).
   __device__ __forceinline__ uint32_t addr(int j, int dr) const {
-    return at_step[j % 4] + uint32_t(ldsm_step_tail<kCols>(j, dr));
+    const uint32_t step = kCompact ? ldsm_compact_step(at_step[0], j) : at_step[j % kRegs];
+    return step + uint32_t(ldsm_step_tail<kCols>(j, dr));
   }
 };
 
@@ -138,26 +147,27 @@ struct LdsmLane {
 //   B n8 tiles n0, n0+8 over k0 of B = X[k][n]    lane_b_trans(X, lane, col0), ldsm_x4_trans(addr((n0 - col0) / 16, k0))
 //   A 16x16 at (m0, k0) of A = X[k][m]^T          lane_a_trans(X, lane, col0), ldsm_x4_trans(addr((m0 - col0) / 16, k0))
 // row0 (a multiple of 8) offsets every row, e.g. to a warp's own rows.
-template <int kCols>
-__device__ __forceinline__ LdsmLane<kCols> lane_a(const void* X, int lane, int row0 = 0) {
+template <int kCols, bool kCompact = false>
+__device__ __forceinline__ LdsmLane<kCols, kCompact> lane_a(const void* X, int lane, int row0 = 0) {
   const LaneRow lr = lane_row_a(lane, row0);
-  return LdsmLane<kCols>(X, lr.row, lr.sel);
+  return LdsmLane<kCols, kCompact>(X, lr.row, lr.sel);
 }
-template <int kCols>
-__device__ __forceinline__ LdsmLane<kCols> lane_b(const void* X, int lane) {
+template <int kCols, bool kCompact = false>
+__device__ __forceinline__ LdsmLane<kCols, kCompact> lane_b(const void* X, int lane) {
   const LaneRow lr = lane_row_b(lane);
-  return LdsmLane<kCols>(X, lr.row, lr.sel);
+  return LdsmLane<kCols, kCompact>(X, lr.row, lr.sel);
 }
 // col0: first column of step 0 (see LdsmLane), e.g. a warp's own columns.
-template <int kCols>
-__device__ __forceinline__ LdsmLane<kCols> lane_b_trans(const void* X, int lane, int col0 = 0) {
+template <int kCols, bool kCompact = false>
+__device__ __forceinline__ LdsmLane<kCols, kCompact> lane_b_trans(const void* X, int lane,
+                                                                  int col0 = 0) {
   const LaneRow lr = lane_row_b_trans(lane);
-  return LdsmLane<kCols>(X, lr.row, lr.sel, col0);
+  return LdsmLane<kCols, kCompact>(X, lr.row, lr.sel, col0);
 }
-template <int kCols>
-__device__ __forceinline__ LdsmLane<kCols> lane_a_trans(const void* X, int lane, int col0) {
+template <int kCols, bool kCompact = false>
+__device__ __forceinline__ LdsmLane<kCols, kCompact> lane_a_trans(const void* X, int lane, int col0) {
   const LaneRow lr = lane_row_a_trans(lane);
-  return LdsmLane<kCols>(X, lr.row, lr.sel, col0);
+  return LdsmLane<kCols, kCompact>(X, lr.row, lr.sel, col0);
 }
 
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {

@@ -51,4 +51,13 @@ LLMI_HD int ldsm_step_tail(int j, int dr) {
   return (dr * kCols + (2 * j / 8) * 64) * 2;
 }
 
+// The one-register form (LdsmLane's kCompact): step j's address from step 0's, at0, by flipping
+// the chunk bits that 2j sets. Step j % 4 sits at chunk (c0 + 2 (j % 4)) ^ x of its 8-chunk
+// group, with c0 = (col0 / 8) % 8 + sel; when c0 and 2 (j % 4) share no bit that sum is an XOR,
+// so at0 ^ 32 (j % 4) is exact, provided the tile starts at a 128-byte-aligned address (the XOR
+// acts on bits 5-6 of the address). ldsm_compact_exact(col0, j) is that condition (sel only
+// touches bit 0); j / 4 groups further are ldsm_step_tail's.
+LLMI_HD uint32_t ldsm_compact_step(uint32_t at0, int j) { return at0 ^ uint32_t(32 * (j % 4)); }
+LLMI_HD bool ldsm_compact_exact(int col0, int j) { return (((col0 / 8) % 8) & (2 * (j % 4))) == 0; }
+
 }  // namespace flash::mma

@@ -1,7 +1,7 @@
 // CPU tests of the shared-memory addressing the FA2 kernels rely on (kernels/swizzle.h): the
 // swizzle spreads each ldmatrix phase over all bank groups, every lane addresses the row its
-// fragment needs, and LdsmLane's split of an address into four per-lane values plus an
-// immediate is exact where the kernels use it.
+// fragment needs, and LdsmLane's split of an address into four per-lane values (or one, with
+// an XOR) plus an immediate is exact where the kernels use it.
 #include <set>
 #include <type_traits>
 #include <utility>
@@ -124,6 +124,47 @@ TEST_CASE("LdsmLane's per-lane offsets plus immediates give the swizzled address
   check(std::integral_constant<int, 64>());
   check(std::integral_constant<int, 128>());
   check(std::integral_constant<int, 256>());
+}
+
+// The one-register form: from step 0's absolute address (tile at a 128-byte-aligned base), an
+// XOR gives step j % 4 wherever ldsm_compact_exact says so, and is wrong somewhere it does not
+// (so the rule is needed, not just safe).
+TEST_CASE("the one-register LdsmLane form is exact where ldsm_compact_exact allows") {
+  auto check = [](auto cols_constant) {
+    constexpr int kCols = decltype(cols_constant)::value;
+    int exact = 0, wrong_outside = 0;
+    for (uint32_t base : {0u, 128u * 37u})
+      for (const Form& f : kForms)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int col0 = 0; col0 < kCols; col0 += 16)
+            for (int j = 0; col0 + 16 * (j + 1) <= kCols; ++j)
+              for (int dr = 0; dr < 64; dr += 8) {
+                const LaneRow lr = f.row(lane);
+                const uint32_t at0 = base + ldsm_step_offset<kCols>(lr.row, lr.sel, col0, 0);
+                const uint32_t compact = ldsm_compact_step(at0, j) + ldsm_step_tail<kCols>(j, dr);
+                const uint32_t direct =
+                    base + uint32_t(swizzle<kCols>(lr.row + dr, col0 + 16 * j + 8 * lr.sel)) * 2;
+                if (ldsm_compact_exact(col0, j)) {
+                  INFO(f.name << " kCols " << kCols << " lane " << lane << " col0 " << col0
+                              << " step " << j << " dr " << dr);
+                  REQUIRE(compact == direct);
+                  ++exact;
+                } else {
+                  wrong_outside += compact != direct;
+                }
+              }
+    CHECK(exact > 0);
+    CHECK(wrong_outside > 0);
+  };
+  check(std::integral_constant<int, 64>());
+  check(std::integral_constant<int, 128>());
+  check(std::integral_constant<int, 256>());
+  // The uses in the d = 128 backward (fa2_backward.cuh): steps 0-1 from col0 = 32 and 96
+  // (warp columns of P^T, dS^T and K^T), every step from col0 = 0 and 64.
+  for (int col0 : {32, 96})
+    for (int j : {0, 1}) CHECK(ldsm_compact_exact(col0, j));
+  for (int col0 : {0, 64})
+    for (int j = 0; j < 8; ++j) CHECK(ldsm_compact_exact(col0, j));
 }
 
 // A row offset that is not a multiple of 8 changes the XOR, so it cannot be an immediate: the
