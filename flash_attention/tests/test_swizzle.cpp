@@ -97,6 +97,22 @@ TEST_CASE("each ldmatrix lane addresses the row and half its mma fragment needs"
   CHECK(lane_row_a(5, 32).sel == lane_row_a(5).sel);
 }
 
+// Calls fn(form, lane's row, lane, col0, step j, dr, the swizzled byte offset of that step) for
+// every form, lane, starting column (multiples of 16), step inside the row and row offset dr
+// (multiples of 8 below max_dr): the space LdsmLane's address forms are checked over.
+template <int kCols, typename Fn>
+void for_each_lane_step(int max_dr, Fn&& fn) {
+  for (const Form& f : kForms)
+    for (int lane = 0; lane < 32; ++lane)
+      for (int col0 = 0; col0 < kCols; col0 += 16)
+        for (int j = 0; col0 + 16 * (j + 1) <= kCols; ++j)
+          for (int dr = 0; dr < max_dr; dr += 8) {
+            const LaneRow lr = f.row(lane);
+            fn(f, lr, lane, col0, j, dr,
+               uint32_t(swizzle<kCols>(lr.row + dr, col0 + 16 * j + 8 * lr.sel)) * 2);
+          }
+}
+
 // LdsmLane keeps ldsm_step_offset for steps 0..3 and adds ldsm_step_tail as an immediate: exact
 // for every form, lane, starting column and step, at row offsets that are multiples of 8 (the
 // only ones the kernels use: warp rows and m-tiles come in 8s).
@@ -104,21 +120,15 @@ TEST_CASE("LdsmLane's per-lane offsets plus immediates give the swizzled address
   auto check = [](auto cols_constant) {
     constexpr int kCols = decltype(cols_constant)::value;
     int compared = 0;
-    for (const Form& f : kForms)
-      for (int lane = 0; lane < 32; ++lane)
-        for (int col0 = 0; col0 < kCols; col0 += 16)
-          for (int j = 0; col0 + 16 * (j + 1) <= kCols; ++j)
-            for (int dr = 0; dr < 128; dr += 8) {
-              const LaneRow lr = f.row(lane);
-              const uint32_t split =
-                  ldsm_step_offset<kCols>(lr.row, lr.sel, col0, j % 4) + ldsm_step_tail<kCols>(j, dr);
-              const uint32_t direct =
-                  uint32_t(swizzle<kCols>(lr.row + dr, col0 + 16 * j + 8 * lr.sel)) * 2;
-              INFO(f.name << " kCols " << kCols << " lane " << lane << " col0 " << col0 << " step "
-                          << j << " dr " << dr);
-              REQUIRE(split == direct);
-              ++compared;
-            }
+    for_each_lane_step<kCols>(128, [&](const Form& f, LaneRow lr, int lane, int col0, int j, int dr,
+                                       uint32_t direct) {
+      const uint32_t split =
+          ldsm_step_offset<kCols>(lr.row, lr.sel, col0, j % 4) + ldsm_step_tail<kCols>(j, dr);
+      INFO(f.name << " kCols " << kCols << " lane " << lane << " col0 " << col0 << " step " << j
+                  << " dr " << dr);
+      REQUIRE(split == direct);
+      ++compared;
+    });
     CHECK(compared == 4 * 32 * 16 * (kCols / 16) * (kCols / 16 + 1) / 2);
   };
   check(std::integral_constant<int, 64>());
@@ -134,25 +144,19 @@ TEST_CASE("the one-register LdsmLane form is exact where ldsm_compact_exact allo
     constexpr int kCols = decltype(cols_constant)::value;
     int exact = 0, wrong_outside = 0;
     for (uint32_t base : {0u, 128u * 37u})
-      for (const Form& f : kForms)
-        for (int lane = 0; lane < 32; ++lane)
-          for (int col0 = 0; col0 < kCols; col0 += 16)
-            for (int j = 0; col0 + 16 * (j + 1) <= kCols; ++j)
-              for (int dr = 0; dr < 64; dr += 8) {
-                const LaneRow lr = f.row(lane);
-                const uint32_t at0 = base + ldsm_step_offset<kCols>(lr.row, lr.sel, col0, 0);
-                const uint32_t compact = ldsm_compact_step(at0, j) + ldsm_step_tail<kCols>(j, dr);
-                const uint32_t direct =
-                    base + uint32_t(swizzle<kCols>(lr.row + dr, col0 + 16 * j + 8 * lr.sel)) * 2;
-                if (ldsm_compact_exact(col0, j)) {
-                  INFO(f.name << " kCols " << kCols << " lane " << lane << " col0 " << col0
-                              << " step " << j << " dr " << dr);
-                  REQUIRE(compact == direct);
-                  ++exact;
-                } else {
-                  wrong_outside += compact != direct;
-                }
-              }
+      for_each_lane_step<kCols>(64, [&](const Form& f, LaneRow lr, int lane, int col0, int j,
+                                        int dr, uint32_t direct) {
+        const uint32_t at0 = base + ldsm_step_offset<kCols>(lr.row, lr.sel, col0, 0);
+        const uint32_t compact = ldsm_compact_step(at0, j) + ldsm_step_tail<kCols>(j, dr);
+        if (ldsm_compact_exact(col0, j)) {
+          INFO(f.name << " kCols " << kCols << " lane " << lane << " col0 " << col0 << " step "
+                      << j << " dr " << dr);
+          REQUIRE(compact == base + direct);
+          ++exact;
+        } else {
+          wrong_outside += compact != base + direct;
+        }
+      });
     CHECK(exact > 0);
     CHECK(wrong_outside > 0);
   };
