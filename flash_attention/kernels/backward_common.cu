@@ -2,53 +2,89 @@
 #include <algorithm>
 
 #include "backward_launch.h"
-#include "fa1_tiles.cuh"
+#include "mma_utils.cuh"
 #include "llmi/check.h"
 
 namespace flash {
 namespace {
 
-// D_i = rowsum(dO_i o O_i) (FA2 Alg. 2 line 4; FA1 Alg. 4 line 19 computes it inside the loop).
-// Grid: (total_q, heads_q); block: 32 threads.
+// Four consecutive 16-bit elements (8-byte aligned) as floats, and back.
+template <typename T>
+__device__ __forceinline__ float4 load4(const T* p) {
+  const uint2 v = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = mma::Elem<T>::unpack(v.x), hi = mma::Elem<T>::unpack(v.y);
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+template <typename T>
+__device__ __forceinline__ void store4(T* p, float4 f) {
+  *reinterpret_cast<uint2*>(p) = make_uint2(mma::Elem<T>::pack(f.x, f.y), mma::Elem<T>::pack(f.z, f.w));
+}
+
+// D_i = rowsum(dO_i o O_i) (FA2 Alg. 2 line 4; FA1 Alg. 4 line 19 computes it inside the loop),
+// and the row's dQ accumulator zeroed (as FA2's dot_do_o does: one pass instead of a memset).
+// One warp per (token, head) row, 4 elements per lane per step. Grid: rows / 8; block: 256.
 template <typename T>
 __global__ void delta_kernel(const T* out,    // [total_q, Hq, D]
                              const T* dout,   // [total_q, Hq, D]
                              float* delta,    // [Hq, total_q]
+                             float* dq_acc,   // [total_q, Hq, D]
                              int total_q, int heads_q, int d) {
-  const int t = blockIdx.x, h = blockIdx.y;
-  const size_t off = (size_t(t) * heads_q + h) * d;
+  const int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;  // row = t * Hq + h
+  if (row >= total_q * heads_q) return;
+  const size_t off = size_t(row) * d;
   float acc = 0;
-  for (int c = threadIdx.x; c < d; c += 32)
-    acc += fa1::to_float(out[off + c]) * fa1::to_float(dout[off + c]);
+  for (int c = 4 * lane; c < d; c += 128) {
+    const float4 o = load4(out + off + c), g = load4(dout + off + c);
+    acc += o.x * g.x + o.y * g.y + o.z * g.z + o.w * g.w;
+    *reinterpret_cast<float4*>(dq_acc + off + c) = make_float4(0, 0, 0, 0);
+  }
   for (int o = 16; o; o /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-  if (threadIdx.x == 0) delta[size_t(h) * total_q + t] = acc;
+  if (lane == 0) delta[size_t(row % heads_q) * total_q + row / heads_q] = acc;
 }
 
-// dq = dq_acc; dk[t, kh] = sum over the group's query heads h of dk_head[t, h] (same for dv).
+// dq = scale * dq_acc in the output dtype (the main kernels accumulate sum_j dS_ij K_j and leave
+// the softmax scale of dS = P o (dP - D) * scale to this one pass), 4 elements per thread.
 template <typename T>
-__global__ void finalize_kernel(const float* dq_acc, const float* dk_head, const float* dv_head,
-                                T* dq, T* dk, T* dv, size_t dq_elems, size_t dkv_elems,
-                                int heads_kv, int group, int d) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < max(dq_elems, dkv_elems);
-       i += size_t(gridDim.x) * blockDim.x) {
-    if (i < dq_elems) dq[i] = fa1::from_float<T>(dq_acc[i]);
-    if (i < dkv_elems) {
-      const size_t t = i / (size_t(heads_kv) * d), kh = i / d % heads_kv, c = i % d;
-      const size_t base = (t * heads_kv * group + kh * group) * d + c;
-      float sk = 0, sv = 0;
-      for (int g = 0; g < group; ++g) sk += dk_head[base + g * d], sv += dv_head[base + g * d];
-      dk[i] = fa1::from_float<T>(sk);
-      dv[i] = fa1::from_float<T>(sv);
-    }
+__global__ void convert_dq_kernel(const float* dq_acc, T* dq, size_t elems, float scale) {
+  for (size_t i = 4 * (blockIdx.x * size_t(blockDim.x) + threadIdx.x); i < elems;
+       i += 4 * size_t(gridDim.x) * blockDim.x) {
+    const float4 a = *reinterpret_cast<const float4*>(dq_acc + i);
+    store4(dq + i, make_float4(a.x * scale, a.y * scale, a.z * scale, a.w * scale));
   }
 }
 
+// dk[t, kh] = sum over the group's query heads h of dk_head[t, h] (same for dv), 4 elements
+// per thread.
 template <typename T>
-void launch_delta(const Problem& p, const BackwardArgs& a, float* delta, cudaStream_t stream) {
-  // Grid: (total_q, heads_q)
-  delta_kernel<T><<<dim3(p.total_q(), p.heads_q), 32, 0, stream>>>(
-      static_cast<const T*>(a.fwd.out), static_cast<const T*>(a.dout), delta, p.total_q(),
-      p.heads_q, p.head_dim);
+__global__ void group_sum_dkv_kernel(const float* dk_head, const float* dv_head, T* dk, T* dv,
+                                     size_t elems, int heads_kv, int group, int d) {
+  for (size_t i = 4 * (blockIdx.x * size_t(blockDim.x) + threadIdx.x); i < elems;
+       i += 4 * size_t(gridDim.x) * blockDim.x) {
+    const size_t t = i / (size_t(heads_kv) * d), kh = i / d % heads_kv, c = i % d;
+    const size_t base = (t * heads_kv * group + kh * group) * d + c;
+    float4 sk = make_float4(0, 0, 0, 0), sv = sk;
+    for (int g = 0; g < group; ++g) {
+      const float4 k = *reinterpret_cast<const float4*>(dk_head + base + g * d);
+      const float4 v = *reinterpret_cast<const float4*>(dv_head + base + g * d);
+      sk.x += k.x, sk.y += k.y, sk.z += k.z, sk.w += k.w;
+      sv.x += v.x, sv.y += v.y, sv.z += v.z, sv.w += v.w;
+    }
+    store4(dk + i, sk);
+    store4(dv + i, sv);
+  }
+}
+
+// Blocks of 256 threads for a grid-stride loop over `elems` elements, 4 per thread (capped).
+int grid_for(size_t elems) { return int(std::min<size_t>((elems / 4 + 255) / 256, 65535)); }
+
+template <typename T>
+void launch_delta(const Problem& p, const BackwardArgs& a, const BwdScratch& s,
+                  cudaStream_t stream) {
+  const int rows = p.total_q() * p.heads_q;
+  // Grid: one 8-warp block per 8 (token, head) rows
+  delta_kernel<T><<<(rows + 7) / 8, 256, 0, stream>>>(
+      static_cast<const T*>(a.fwd.out), static_cast<const T*>(a.dout), s.delta, s.dq_acc,
+      p.total_q(), p.heads_q, p.head_dim);
   LLMI_LAUNCH_CHECK();
 }
 
@@ -57,29 +93,33 @@ void launch_finalize(const Problem& p, const BackwardArgs& a, const BwdScratch& 
                      cudaStream_t stream) {
   const size_t dq_elems = size_t(p.total_q()) * p.heads_q * p.head_dim;
   const size_t dkv_elems = size_t(p.total_k()) * p.heads_kv * p.head_dim;
-  const size_t n = std::max(dq_elems, dkv_elems);
-  if (n == 0) return;
-  // Grid: enough 256-thread blocks for the larger output, capped (grid-stride loop)
-  finalize_kernel<T><<<int(std::min<size_t>((n + 255) / 256, 65535)), 256, 0, stream>>>(
-      s.dq_acc, s.dk_head, s.dv_head, static_cast<T*>(a.dq), static_cast<T*>(a.dk),
-      static_cast<T*>(a.dv), dq_elems, dkv_elems, p.heads_kv, p.group(), p.head_dim);
-  LLMI_LAUNCH_CHECK();
+  if (dq_elems > 0) {
+    convert_dq_kernel<T><<<grid_for(dq_elems), 256, 0, stream>>>(s.dq_acc, static_cast<T*>(a.dq),
+                                                                  dq_elems, p.scale());
+    LLMI_LAUNCH_CHECK();
+  }
+  if (s.dk_head && dkv_elems > 0) {
+    group_sum_dkv_kernel<T><<<grid_for(dkv_elems), 256, 0, stream>>>(
+        s.dk_head, s.dv_head, static_cast<T*>(a.dk), static_cast<T*>(a.dv), dkv_elems,
+        p.heads_kv, p.group(), p.head_dim);
+    LLMI_LAUNCH_CHECK();
+  }
 }
 }  // namespace
 
-BwdScratch backward_prologue(const Problem& p, const BackwardArgs& a, Workspace& ws,
-                             cudaStream_t stream) {
+BwdScratch backward_prologue(const Problem& p, const BackwardArgs& a, bool dkv_per_head,
+                             Workspace& ws, cudaStream_t stream) {
   const size_t dq_elems = size_t(p.total_q()) * p.heads_q * p.head_dim;
-  const size_t dk_head_elems = size_t(p.total_k()) * p.heads_q * p.head_dim;
+  const size_t dk_head_elems = dkv_per_head ? size_t(p.total_k()) * p.heads_q * p.head_dim : 0;
   const size_t stats = size_t(p.total_q()) * p.heads_q;
   float* f = static_cast<float*>(ws.get(sizeof(float) * (dq_elems + 2 * dk_head_elems + stats)));
-  BwdScratch s{f, f + dq_elems, f + dq_elems + dk_head_elems, f + dq_elems + 2 * dk_head_elems};
-  LLMI_CUDA_CHECK(cudaMemsetAsync(s.dq_acc, 0, sizeof(float) * dq_elems, stream));
+  float* heads = dkv_per_head ? f + dq_elems : nullptr;
+  BwdScratch s{f, heads, heads ? heads + dk_head_elems : nullptr, f + dq_elems + 2 * dk_head_elems};
   if (p.total_q() == 0) return s;
   if (p.dtype == llmi::DType::BF16)
-    launch_delta<__nv_bfloat16>(p, a, s.delta, stream);
+    launch_delta<__nv_bfloat16>(p, a, s, stream);
   else
-    launch_delta<__half>(p, a, s.delta, stream);
+    launch_delta<__half>(p, a, s, stream);
   return s;
 }
 

@@ -2,8 +2,9 @@
 //   prologue  dQ accumulator = 0; D_i = rowsum(dO_i o O_i)            (FA2 Alg. 2 line 4)
 //   main      dK, dV per query head (fp32) and dQ += ... atomically  (tiles or mma kernel)
 //   epilogue  dQ -> dtype; dK, dV summed over each GQA group -> dtype
-// dK and dV are kept per *query* head so no two thread blocks write the same element and the
-// group sum is deterministic.
+// Under GQA, dK and dV are kept per *query* head (fp32 scratch) so no two thread blocks write
+// the same element and the group sum is deterministic; the tensor-core FA2 backward writes them
+// straight to the outputs when each kv head has one query head (no scratch).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -12,14 +13,16 @@
 namespace flash {
 
 struct BwdScratch {
-  float* dq_acc;   // [total_q, Hq, D]
-  float* dk_head;  // [total_k, Hq, D]
-  float* dv_head;  // [total_k, Hq, D]
+  float* dq_acc;   // [total_q, Hq, D]: sum over key blocks of dS K (the epilogue scales it)
+  float* dk_head;  // [total_k, Hq, D], or null when the main kernel writes dK itself
+  float* dv_head;  // [total_k, Hq, D], or null likewise
   float* delta;    // [Hq, total_q]
 };
 
-BwdScratch backward_prologue(const Problem& p, const BackwardArgs& a, Workspace& ws,
-                             cudaStream_t stream);
+// dkv_per_head: whether the main kernel writes dK, dV per query head into the scratch (for the
+// epilogue to sum and convert) rather than into the outputs.
+BwdScratch backward_prologue(const Problem& p, const BackwardArgs& a, bool dkv_per_head,
+                             Workspace& ws, cudaStream_t stream);
 void backward_epilogue(const Problem& p, const BackwardArgs& a, const BwdScratch& s,
                        cudaStream_t stream);
 
@@ -38,17 +41,19 @@ struct Fa2BwdParams {
   const int* cu_seqlens_q;   // [batch + 1]
   const int* cu_seqlens_k;   // [batch + 1]
   float* dq_acc;             // [total_q, Hq, D]
-  float* dk_head;            // [total_k, Hq, D]
-  float* dv_head;            // [total_k, Hq, D]
+  float* dk_head;            // [total_k, Hq, D] fp32, when group > 1
+  float* dv_head;            // [total_k, Hq, D] fp32, when group > 1
+  void* dk;                  // [total_k, Hkv, D] in the input dtype, when group == 1
+  void* dv;                  // [total_k, Hkv, D] likewise
   int total_q, heads_q, heads_kv, group;
   float scale;               // softmax scale
   float scale_log2;          // softmax scale * log2(e)
   bool causal;
 };
 
-// Tile of the tensor-core backward: 128 keys per thread block (8 warps), 64 queries per step.
+// Keys per thread block of the tensor-core backward (8 warps; 64 queries per step at d = 128,
+// 128 at d = 64: fa2_backward.cuh).
 constexpr int kFa2BwdBlockN = 128;
-constexpr int kFa2BwdBlockM = 64;
 
 template <int kD>
 void run_fa2_backward_mma(const Fa2BwdParams& p, llmi::DType dtype, int key_blocks, int batch,

@@ -7,14 +7,22 @@
 //   dP = dO_i V_j^T, dS = P o (dP - D_i)             (lines 14-16)
 //   dV_j += P^T dO_i,  dK_j += scale * dS^T Q_i     (lines 12, 17; P and dS go through shared
 //                                                    memory and come back transposed by ldmatrix)
-//   dQ_i += scale * dS K_j                           (line 15; other key blocks update the same
-//                                                    rows concurrently: fp32 atomic adds)
-// The tile and the warp layouts are FA2's for sm80 (Flash_bwd_kernel_traits<d, 64, 128, 8, 2, 4,
-// 2>): 8 warps, each GEMM split over them in two dimensions so every fragment an ldmatrix loads
-// feeds at least two MMAs:
-//   S, dP   64 x 128        warps 2 (queries) x 4 (keys),  32 x 32 each
-//   dV, dK  128 x d         warps 4 (keys) x 2 (d),        32 x d/2 each, in registers throughout
-//   dQ      64 x d          warps 2 (queries) x 4 (d),     32 x d/4 each
+//   dQ_i += dS K_j                                   (line 15; other key blocks update the same
+//                                                    rows concurrently: fp32 atomic adds; the
+//                                                    epilogue multiplies by the scale once)
+// The tiles and warp layouts are FA2's for sm80 with >= 144 KB of shared memory
+// (flash_bwd_launch_template.h): 128 keys per block and 8 warps, each GEMM split over the warps
+// in two dimensions so every fragment an ldmatrix loads feeds at least two MMAs, every warp
+// owning 32 rows:
+//   d = 128: 64 queries per step (Flash_bwd_kernel_traits<128, 64, 128, 8, 2, 4, 2>)
+//     S, dP   64 x 128    warps 2 (queries) x 4 (keys), 32 x 32 each
+//     dV, dK  128 x 128   warps 4 (keys) x 2 (d),       32 x 64 each, in registers throughout
+//     dQ      64 x 128    warps 2 (queries) x 4 (d),    32 x 32 each
+//   d = 64: 128 queries per step (Flash_bwd_kernel_traits<64, 128, 128, 8, 4, 4, 4>), which
+//   halves the d = 64 kernel's shared-memory reads per MMA in S and dP against 64 queries
+//     S, dP   128 x 128   warps 4 x 2,                  32 x 64 each
+//     dV, dK  128 x 64    warps 4 x 2,                  32 x 32 each
+//     dQ      128 x 64    warps 4 x 2,                  32 x 32 each
 // The first version (64 x 64 tile, 4 warps each owning 16 rows of every GEMM) loaded 0.63
 // ldmatrix per MMA and added dQ per 64 keys; it was bound by shared-memory traffic (L1 81%
 // busy, tensor pipe 24%, ncu on an H200, 2026-12-02) at ~150 TFLOP/s.
@@ -31,14 +39,37 @@ namespace flash {
 
 template <typename T, int kD>
 struct Fa2BwdTraits {
-  static constexpr int kBM = kFa2BwdBlockM, kBN = kFa2BwdBlockN, kWarps = 8, kThreads = 32 * kWarps;
-  static_assert(kBM == 64 && kBN == 128, "the warp layouts below assume a 64 x 128 tile");
-  static constexpr int kKvDTiles = kD / 2 / 8;  // n8 tiles of a warp's dK/dV columns
-  static constexpr int kDqDTiles = kD / 4 / 8;  // n8 tiles of a warp's dQ columns
+  static constexpr int kBN = kFa2BwdBlockN, kBM = kD == 64 ? 128 : 64;
+  static constexpr int kWarps = 8, kThreads = 32 * kWarps;
+  static_assert(kBN == 128 && (kD == 64 || kD == 128), "the warp layouts below assume these");
+  // S, dP and dQ: kRowWarps warps of 32 queries x kColWarps warps of columns (keys or d).
+  static constexpr int kRowWarps = kBM / 32, kColWarps = kWarps / kRowWarps;
+  static constexpr int kSCols = kBN / kColWarps;   // keys of a warp's S and dP
+  static constexpr int kDqCols = kD / kColWarps;   // head-dim columns of a warp's dQ
+  static constexpr int kSTiles = kSCols / 8, kDqDTiles = kDqCols / 8;  // n8 tiles
+  static constexpr int kKvDTiles = kD / 2 / 8;  // dV, dK: 4 warps of 32 keys x 2 of d / 2
   // K, V; two stages of Q and dO; P and dS; then two stages of L and D (fp32).
   static constexpr int kSmemBytes =
       (2 * kBN * kD + 4 * kBM * kD + 2 * kBM * kBN) * int(sizeof(T)) + 4 * kBM * int(sizeof(float));
 };
+
+// Whether every (first column, step) the kernel asks of its one-register ldmatrix lanes is one
+// ldsm_compact_exact allows (swizzle.h; tests/test_swizzle.cpp checks that rule), for every warp:
+// the operands that start at a warp's own column (dV/dK's dO^T and Q^T at kv_col, dQ's K^T at
+// dq_col, P^T and dS^T at kv_key); the others start at column 0, where every step is exact.
+template <typename Tr>
+constexpr bool compact_lanes_exact() {
+  for (int w = 0; w < Tr::kWarps; ++w)
+    for (int j = 0; j < 8; ++j) {
+      const int kv_col = (w & 1) * (Tr::kKvDTiles * 8), kv_key = (w >> 1) * 32;
+      const int dq_col = w % Tr::kColWarps * Tr::kDqCols;
+      if ((j < Tr::kKvDTiles / 2 && !mma::ldsm_compact_exact(kv_col, j)) ||
+          (j < Tr::kDqDTiles / 2 && !mma::ldsm_compact_exact(dq_col, j)) ||
+          (j < 2 && !mma::ldsm_compact_exact(kv_key, j)))
+        return false;
+    }
+  return true;
+}
 
 template <typename T, int kD>
 __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams p) {
@@ -65,9 +96,10 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   const int diag = sk - sq;  // bottom-right causal: row i sees keys j <= i + diag
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, c = lane % 4;
   // This warp's place in each GEMM's layout (see the header).
-  const int s_row = (warp >> 2) * 32, s_key = (warp & 3) * 32;         // S, dP
-  const int kv_key = (warp >> 1) * 32, kv_col = (warp & 1) * (kD / 2);  // dV, dK
-  const int dq_row = (warp >> 2) * 32, dq_col = (warp & 3) * (kD / 4);  // dQ
+  constexpr int kSCols = Tr::kSCols, kSTiles = Tr::kSTiles;
+  const int s_row = warp / Tr::kColWarps * 32, s_key = warp % Tr::kColWarps * kSCols;  // S, dP
+  const int kv_key = (warp >> 1) * 32, kv_col = (warp & 1) * (kD / 2);                 // dV, dK
+  const int dq_row = s_row, dq_col = warp % Tr::kColWarps * Tr::kDqCols;                // dQ
   const T* q = static_cast<const T*>(p.q);
   const T* k = static_cast<const T*>(p.k);
   const T* v = static_cast<const T*>(p.v);
@@ -102,9 +134,10 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
 
   // ldmatrix addresses of this lane (mma_utils.cuh), stage 0 for Q and dO. Tiles read with the
   // same pattern (Q and dO, K and V, P and dS) differ by constants, which the compiler folds.
-  // At d = 128 in one register each (kCompact): the kernel is at 255 registers and spills; every
-  // col0 and step below is one ldsm_compact_exact allows (tests/test_swizzle.cpp).
-  constexpr bool kCompact = kD >= 128;
+  // In one register each (kCompact): both kernels are at 255 registers and spill (H200,
+  // 2026-12-02: d 128 251 -> 257 TFLOP/s at 8k; d 64 on the 128 x 128 tile 207 -> 216).
+  constexpr bool kCompact = true;
+  static_assert(compact_lanes_exact<Tr>(), "an ldmatrix step the one-register lanes get wrong");
   using LaneD = mma::LdsmLane<kD, kCompact>;
   using LaneN = mma::LdsmLane<kBN, kCompact>;
   constexpr uint32_t kQtoDo = 2 * kBM * kD * sizeof(T), kKtoV = kBN * kD * sizeof(T);
@@ -122,6 +155,11 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   const LaneN lane_ds = mma::lane_a<kBN, kCompact>(sdS, lane, dq_row);
 
   float acc_dv[2][Tr::kKvDTiles][4] = {}, acc_dk[2][Tr::kKvDTiles][4] = {};
+  // P for dS: held in registers across the dP GEMM at d = 128; re-read from shared memory at
+  // d = 64, whose 128 x 128 tile gives each warp 64 keys of P, and 32 more live registers made
+  // ptxas spill 380 bytes (H200, 2026-12-02: d 64 218 -> 224 TFLOP/s at 8k; the same change at
+  // d 128 lost 2.4%).
+  constexpr bool kPInRegisters = kD >= 128;
 
   // One query block (Alg. 2 lines 8-18) in pipeline stage `stage` (a compile-time constant, so
   // every shared-memory address is a register plus an immediate).
@@ -138,15 +176,15 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
     const LaneD cQ_t = lane_q_t.shifted(kStageBytes),
                 cdO_t = lane_do_t.shifted(kStageBytes);
 
-    // This warp's 32 queries x 32 keys of X Y^T (X = Q or dO, Y = K or V), over d.
-    auto gemm_32x32 = [&](float (&acc)[2][4][4], const LaneD& a_lane, const LaneD& b_lane) {
+    // This warp's 32 queries x kSCols keys of X Y^T (X = Q or dO, Y = K or V), over d.
+    auto gemm_s = [&](float (&acc)[2][kSTiles][4], const LaneD& a_lane, const LaneD& b_lane) {
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk) {
         uint32_t a[2][4];
 #pragma unroll
         for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], a_lane.addr(kk, mt * 16));
 #pragma unroll
-        for (int np = 0; np < 2; ++np) {
+        for (int np = 0; np < kSTiles / 2; ++np) {
           uint32_t b0[2], b1[2];
           mma::ldsm_b(b0, b1, b_lane.addr(kk, np * 16));
           mma::mma_m_tiles<T>(acc, a, 2 * np, b0, b1);
@@ -154,14 +192,14 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       }
     };
 
-    // ---- S = Q_i K_j^T (line 11), then P = exp(S * scale - L) (line 13), into shared memory and
-    // kept in registers as 16-bit pairs; keys past the sequence end and above the causal
-    // diagonal are masked, in blocks that have any ----
-    float acc_s[2][4][4] = {};
-    gemm_32x32(acc_s, cQ, lane_k);
-    const bool need_mask = n0 + s_key + 32 > sk ||
-                           (p.causal && n0 + s_key + 31 > i0 + s_row + diag);
-    uint32_t p16[2][2][4];  // [m-tile][row half][n-tile]
+    // ---- S = Q_i K_j^T (line 11), then P = exp(S * scale - L) (line 13), into shared memory
+    // (and at d = 128 kept in registers as 16-bit pairs for dS); keys past the sequence end and
+    // above the causal diagonal are masked, in blocks that have any ----
+    float acc_s[2][kSTiles][4] = {};
+    gemm_s(acc_s, cQ, lane_k);
+    const bool need_mask = n0 + s_key + kSCols > sk ||
+                           (p.causal && n0 + s_key + kSCols - 1 > i0 + s_row + diag);
+    uint32_t p16[2][2][kPInRegisters ? kSTiles : 1];  // [m-tile][row half][n-tile]
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -170,7 +208,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
         const float L = sLse[stage * kBM + r];
         const float lse2 = L == -INFINITY ? INFINITY : L * kLog2e;  // a row that saw no key: P = 0
 #pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
+        for (int nt = 0; nt < kSTiles; ++nt) {
           float pv[2];
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
@@ -178,17 +216,17 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
             pv[e] = mma::exp2_approx(fmaf(acc_s[mt][nt][2 * hh + e], p.scale_log2, -lse2));
             if (need_mask && (col >= sk || (p.causal && col > row + diag))) pv[e] = 0.f;
           }
-          p16[mt][hh][nt] = E::pack(pv[0], pv[1]);
-          *reinterpret_cast<uint32_t*>(sP + mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c)) =
-              p16[mt][hh][nt];
+          const uint32_t packed = E::pack(pv[0], pv[1]);
+          if constexpr (kPInRegisters) p16[mt][hh][nt] = packed;
+          *reinterpret_cast<uint32_t*>(sP + mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c)) = packed;
         }
       }
 
     // ---- dP = dO_i V_j^T (line 14), dS = P o (dP - D) (line 16) from the rounded P (the
     // precision the dV GEMM sees too), into shared memory. S is dead by now, so the two
     // accumulators are never live together (the d = 128 kernel spilled with both) ----
-    float acc_dp[2][4][4] = {};
-    gemm_32x32(acc_dp, cdO, lane_v);
+    float acc_dp[2][kSTiles][4] = {};
+    gemm_s(acc_dp, cdO, lane_v);
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -196,9 +234,13 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
         const int r = s_row + mt * 16 + g + 8 * hh;
         const float dlt = sDelta[stage * kBM + r];
 #pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-          const float2 pv = E::unpack(p16[mt][hh][nt]);
-          *reinterpret_cast<uint32_t*>(sdS + mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c)) =
+        for (int nt = 0; nt < kSTiles; ++nt) {
+          const int at = mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c);
+          uint32_t packed;  // this lane's own P, so no barrier is needed before re-reading it
+          if constexpr (kPInRegisters) packed = p16[mt][hh][nt];
+          else packed = *reinterpret_cast<const uint32_t*>(sP + at);
+          const float2 pv = E::unpack(packed);
+          *reinterpret_cast<uint32_t*>(sdS + at) =
               E::pack(pv.x * (acc_dp[mt][nt][2 * hh] - dlt), pv.y * (acc_dp[mt][nt][2 * hh + 1] - dlt));
         }
       }
@@ -223,7 +265,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       }
     }
 
-    // ---- dQ_i += scale dS K_j (line 15): this warp's 32 queries x d/4, added atomically ----
+    // ---- dQ_i += dS K_j (line 15; the epilogue applies the softmax scale once): this warp's 32
+    // queries x kDqCols, added atomically ----
     float acc_dq[2][Tr::kDqDTiles][4] = {};
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) {
@@ -246,8 +289,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
         float* dq = p.dq_acc + (size_t(q0 + row) * p.heads_q + h) * kD + dq_col + 2 * c;
 #pragma unroll
         for (int nt = 0; nt < Tr::kDqDTiles; ++nt)
-          mma::atomic_add2(dq + nt * 8, acc_dq[mt][nt][2 * hh] * p.scale,
-                           acc_dq[mt][nt][2 * hh + 1] * p.scale);
+          mma::atomic_add2(dq + nt * 8, acc_dq[mt][nt][2 * hh], acc_dq[mt][nt][2 * hh + 1]);
       }
   };
   for (int i0 = i_begin; i0 < sq; i0 += 2 * kBM) {  // line 8: for each query block
@@ -257,7 +299,10 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
 
   mma::cp_async_wait_all();  // nothing may be in flight at exit (no query block: K/V loads)
 
-  // ---- line 19: write dK_j (scaled), dV_j of this query head (summed over the group later) ----
+  // ---- line 19: write dK_j (scaled) and dV_j: with one query head per kv head, straight into
+  // dK and dV in the input dtype; otherwise per query head in fp32, summed over the group by the
+  // epilogue ----
+  const bool to_output = p.group == 1;
 #pragma unroll
   for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -267,10 +312,16 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       const size_t off = (size_t(k0 + key) * p.heads_q + h) * kD + kv_col + 2 * c;
 #pragma unroll
       for (int dt = 0; dt < Tr::kKvDTiles; ++dt) {
-        *reinterpret_cast<float2*>(p.dk_head + off + dt * 8) =
-            make_float2(acc_dk[mt][dt][2 * hh] * p.scale, acc_dk[mt][dt][2 * hh + 1] * p.scale);
-        *reinterpret_cast<float2*>(p.dv_head + off + dt * 8) =
-            make_float2(acc_dv[mt][dt][2 * hh], acc_dv[mt][dt][2 * hh + 1]);
+        const float2 dk = make_float2(acc_dk[mt][dt][2 * hh] * p.scale,
+                                      acc_dk[mt][dt][2 * hh + 1] * p.scale);
+        const float2 dv = make_float2(acc_dv[mt][dt][2 * hh], acc_dv[mt][dt][2 * hh + 1]);
+        if (to_output) {
+          *reinterpret_cast<uint32_t*>(static_cast<T*>(p.dk) + off + dt * 8) = E::pack(dk.x, dk.y);
+          *reinterpret_cast<uint32_t*>(static_cast<T*>(p.dv) + off + dt * 8) = E::pack(dv.x, dv.y);
+        } else {
+          *reinterpret_cast<float2*>(p.dk_head + off + dt * 8) = dk;
+          *reinterpret_cast<float2*>(p.dv_head + off + dt * 8) = dv;
+        }
       }
     }
 }

@@ -112,8 +112,9 @@ __device__ __forceinline__ void mma_m_tiles(float (&acc)[kM][kN][4], const uint3
 //
 // kCompact keeps only step 0's address and derives step j by one XOR (swizzle.h,
 // ldsm_compact_step): three registers fewer per operand for one integer instruction per
-// ldmatrix, which pays where registers spill (the d = 128 backward: 251 -> 257 TFLOP/s at 8k,
-// H200, 2026-12-02) and not elsewhere (the d = 64 backward lost 2%). Exact for tiles at
+// ldmatrix, which pays where registers spill (the backward at d = 128: 251 -> 257 TFLOP/s at 8k;
+// at d = 64 on its 128 x 128 tile: 207 -> 216; H200, 2026-12-02) and not elsewhere (the d = 64
+// backward on a 64 x 128 tile, which did not spill, lost 2%). Exact for tiles at
 // 128-byte-aligned addresses and the steps ldsm_compact_exact allows: every step from a col0
 // that is a multiple of 64, steps j % 4 < 2 from an odd multiple of 32.
 template <int kCols, bool kCompact = false>

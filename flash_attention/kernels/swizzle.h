@@ -58,6 +58,6 @@ LLMI_HD int ldsm_step_tail(int j, int dr) {
 // acts on bits 5-6 of the address). ldsm_compact_exact(col0, j) is that condition (sel only
 // touches bit 0); j / 4 groups further are ldsm_step_tail's.
 LLMI_HD uint32_t ldsm_compact_step(uint32_t at0, int j) { return at0 ^ uint32_t(32 * (j % 4)); }
-LLMI_HD bool ldsm_compact_exact(int col0, int j) { return (((col0 / 8) % 8) & (2 * (j % 4))) == 0; }
+LLMI_HD constexpr bool ldsm_compact_exact(int col0, int j) { return (((col0 / 8) % 8) & (2 * (j % 4))) == 0; }
 
 }  // namespace flash::mma

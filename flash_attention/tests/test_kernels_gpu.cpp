@@ -191,6 +191,11 @@ void check_backward(const char* name, const DeviceCase& c, const BackwardRef& re
 TEST_CASE("FA1, FA2 and standard backward match the reference gradients") {
   std::vector<Problem> ps = all_dims(DType::BF16);
   for (const Problem& p : shape_grid(DType::F16, 64)) ps.push_back(p);
+  // Several rounds of both pipeline stages of the tensor-core backward (64 queries per step at
+  // d = 128, 128 at d = 64), ending on a partial step.
+  for (int d : {64, 128})
+    for (bool causal : {false, true})
+      ps.push_back(fixed_length_problem(DType::BF16, 1, 2, 2, d, 600, 600, causal));
   for (const Problem& p : ps) {
     const DeviceCase c = make_case(p);
     const BackwardRef& bref = backward_ref(c);
