@@ -5,6 +5,7 @@
 // one block per query block). The outer loop walks key/value blocks j, the inner loop query
 // blocks i, and O, l, m live in HBM between iterations, exactly as the algorithm states: that
 // is the IO FA2 later removes by swapping the loops. S and P exist only as a 32 x 32 tile.
+#include "../src/forward_params.h"
 #include "fa1_tiles.cuh"
 #include "flash_attention/attention.h"
 #include "llmi/check.h"
@@ -16,20 +17,13 @@ using fa1::kBc;
 using fa1::kBr;
 using fa1::Tile;
 
-struct Fa1FwdParams {
-  const void* q;            // [total_q, Hq, D]
-  const void* k;            // [total_k, Hkv, D]
-  const void* v;            // [total_k, Hkv, D]
-  const int* cu_seqlens_q;  // [batch + 1]
-  const int* cu_seqlens_k;  // [batch + 1]
-  float* o_acc;             // [total_q, Hq, D] fp32: O of Alg. 1, kept in HBM between steps
-  float* l;                 // [Hq, total_q]: running row sums l
-  float* m;                 // [Hq, total_q]: running row maxima m
-  void* out;                // [total_q, Hq, D]
-  float* lse;               // [Hq, total_q] (may be null)
-  int total_q, heads_q, heads_kv, group, d;
-  float scale;
-  bool causal;
+// The forward kernels' common fields, plus Algorithm 1's running state, which lives in HBM.
+struct Fa1FwdParams : ForwardKernelParams {
+  float* o_acc;  // [total_q, Hq, D] fp32: O of Alg. 1, kept in HBM between steps
+  float* l;      // [Hq, total_q]: running row sums l
+  float* m;      // [Hq, total_q]: running row maxima m
+  int d;
+  float scale;   // the softmax scale itself: Alg. 1 exponentiates base e (scale_log2 is unused)
 };
 
 // Grid: (heads_q, batch); block: 256 threads.
@@ -131,15 +125,16 @@ void launch(const Fa1FwdParams& p, int batch, cudaStream_t stream) {
 
 void fa1_forward(const Problem& pr, const ForwardArgs& a, Workspace& ws, cudaStream_t stream) {
   validate(pr);
-  LLMI_REQUIRE(a.q && a.k && a.v && a.out && a.cu_seqlens_q && a.cu_seqlens_k,
-               "fa1_forward: q, k, v, out and both cu_seqlens must be non-null");
+  Fa1FwdParams p{};
+  fill_forward_params(p, pr, a, "fa1_forward");
   if (pr.total_q() == 0) return;
   const size_t rows = size_t(pr.total_q()) * pr.heads_q;
   float* scratch = static_cast<float*>(ws.get(sizeof(float) * rows * (pr.head_dim + 2)));
-  Fa1FwdParams p{a.q, a.k, a.v, a.cu_seqlens_q, a.cu_seqlens_k, scratch,
-                 scratch + rows * pr.head_dim, scratch + rows * (pr.head_dim + 1), a.out, a.lse,
-                 pr.total_q(), pr.heads_q, pr.heads_kv, pr.group(), pr.head_dim, pr.scale(),
-                 pr.causal};
+  p.o_acc = scratch;
+  p.l = scratch + rows * pr.head_dim;
+  p.m = scratch + rows * (pr.head_dim + 1);
+  p.d = pr.head_dim;
+  p.scale = pr.scale();
   if (pr.dtype == llmi::DType::BF16)
     launch<__nv_bfloat16>(p, pr.batch(), stream);
   else

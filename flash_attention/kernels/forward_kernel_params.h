@@ -1,5 +1,6 @@
-// The fields every forward kernel's parameter block starts with (Fa2FwdParams, DecodeParams):
-// the tensors of ForwardArgs, the Problem's shape, and the softmax scale for base-2 exponentials.
+// The fields every forward kernel's parameter block starts with (Fa1FwdParams, Fa2FwdParams,
+// DecodeParams): the tensors of ForwardArgs, the Problem's shape, and the softmax scale for
+// base-2 exponentials.
 // Filled on the host by fill_forward_params (src/forward_params.h).
 #pragma once
 
