@@ -1,7 +1,8 @@
 // Host-side view of the backward kernels. Every backward runs the same three steps:
 //   prologue  dQ accumulator = 0; D_i = rowsum(dO_i o O_i)            (FA2 Alg. 2 line 4)
-//   main      dK, dV per query head (fp32) and dQ += ... atomically  (tiles or mma kernel)
-//   epilogue  dQ -> dtype; dK, dV summed over each GQA group -> dtype
+//   main      dK, dV; dQ accumulator += dS K_j atomically            (tiles or mma kernel)
+//   epilogue  dQ = scale * accumulator -> dtype; dK, dV per query head summed over each GQA
+//             group -> dtype
 // Under GQA, dK and dV are kept per *query* head (fp32 scratch) so no two thread blocks write
 // the same element and the group sum is deterministic; the tensor-core FA2 backward writes them
 // straight to the outputs when each kv head has one query head (no scratch).

@@ -48,6 +48,12 @@ struct Fa2BwdTraits {
   static constexpr int kDqCols = kD / kColWarps;   // head-dim columns of a warp's dQ
   static constexpr int kSTiles = kSCols / 8, kDqDTiles = kDqCols / 8;  // n8 tiles
   static constexpr int kKvDTiles = kD / 2 / 8;  // dV, dK: 4 warps of 32 keys x 2 of d / 2
+  // Warp w's place in each GEMM's layout (see the header): its first row and column.
+  static constexpr int s_row(int w) { return w / kColWarps * 32; }      // S, dP, dQ: queries
+  static constexpr int s_key(int w) { return w % kColWarps * kSCols; }  // S, dP: keys
+  static constexpr int kv_key(int w) { return (w >> 1) * 32; }          // dV, dK: keys
+  static constexpr int kv_col(int w) { return (w & 1) * (kD / 2); }     // dV, dK: d
+  static constexpr int dq_col(int w) { return w % kColWarps * kDqCols; }  // dQ: d
   // K, V; two stages of Q and dO; P and dS; then two stages of L and D (fp32).
   static constexpr int kSmemBytes =
       (2 * kBN * kD + 4 * kBM * kD + 2 * kBM * kBN) * int(sizeof(T)) + 4 * kBM * int(sizeof(float));
@@ -60,14 +66,11 @@ struct Fa2BwdTraits {
 template <typename Tr>
 constexpr bool compact_lanes_exact() {
   for (int w = 0; w < Tr::kWarps; ++w)
-    for (int j = 0; j < 8; ++j) {
-      const int kv_col = (w & 1) * (Tr::kKvDTiles * 8), kv_key = (w >> 1) * 32;
-      const int dq_col = w % Tr::kColWarps * Tr::kDqCols;
-      if ((j < Tr::kKvDTiles / 2 && !mma::ldsm_compact_exact(kv_col, j)) ||
-          (j < Tr::kDqDTiles / 2 && !mma::ldsm_compact_exact(dq_col, j)) ||
-          (j < 2 && !mma::ldsm_compact_exact(kv_key, j)))
+    for (int j = 0; j < 8; ++j)
+      if ((j < Tr::kKvDTiles / 2 && !mma::ldsm_compact_exact(Tr::kv_col(w), j)) ||
+          (j < Tr::kDqDTiles / 2 && !mma::ldsm_compact_exact(Tr::dq_col(w), j)) ||
+          (j < 2 && !mma::ldsm_compact_exact(Tr::kv_key(w), j)))
         return false;
-    }
   return true;
 }
 
@@ -95,11 +98,10 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   if (n0 >= sk) return;
   const int diag = sk - sq;  // bottom-right causal: row i sees keys j <= i + diag
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, c = lane % 4;
-  // This warp's place in each GEMM's layout (see the header).
   constexpr int kSCols = Tr::kSCols, kSTiles = Tr::kSTiles;
-  const int s_row = warp / Tr::kColWarps * 32, s_key = warp % Tr::kColWarps * kSCols;  // S, dP
-  const int kv_key = (warp >> 1) * 32, kv_col = (warp & 1) * (kD / 2);                 // dV, dK
-  const int dq_row = s_row, dq_col = warp % Tr::kColWarps * Tr::kDqCols;                // dQ
+  const int s_row = Tr::s_row(warp), s_key = Tr::s_key(warp);
+  const int kv_key = Tr::kv_key(warp), kv_col = Tr::kv_col(warp);
+  const int dq_row = s_row, dq_col = Tr::dq_col(warp);
   const T* q = static_cast<const T*>(p.q);
   const T* k = static_cast<const T*>(p.k);
   const T* v = static_cast<const T*>(p.v);
@@ -199,7 +201,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
     gemm_s(acc_s, cQ, lane_k);
     const bool need_mask = n0 + s_key + kSCols > sk ||
                            (p.causal && n0 + s_key + kSCols - 1 > i0 + s_row + diag);
-    uint32_t p16[2][2][kPInRegisters ? kSTiles : 1];  // [m-tile][row half][n-tile]
+    [[maybe_unused]] uint32_t p16[2][2][kPInRegisters ? kSTiles : 1];  // [m-tile][row half][n-tile]
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
