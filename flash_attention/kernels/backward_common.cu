@@ -8,18 +8,6 @@
 namespace flash {
 namespace {
 
-// Four consecutive 16-bit elements (8-byte aligned) as floats, and back.
-template <typename T>
-__device__ __forceinline__ float4 load4(const T* p) {
-  const uint2 v = *reinterpret_cast<const uint2*>(p);
-  const float2 lo = mma::Elem<T>::unpack(v.x), hi = mma::Elem<T>::unpack(v.y);
-  return make_float4(lo.x, lo.y, hi.x, hi.y);
-}
-template <typename T>
-__device__ __forceinline__ void store4(T* p, float4 f) {
-  *reinterpret_cast<uint2*>(p) = make_uint2(mma::Elem<T>::pack(f.x, f.y), mma::Elem<T>::pack(f.z, f.w));
-}
-
 // D_i = rowsum(dO_i o O_i) (FA2 Alg. 2 line 4; FA1 Alg. 4 line 19 computes it inside the loop),
 // and the row's dQ accumulator zeroed (as FA2's dot_do_o does: one pass instead of a memset).
 // One warp per (token, head) row, 4 elements per lane per step. Grid: rows / 8; block: 256.
@@ -34,7 +22,7 @@ __global__ void delta_kernel(const T* out,    // [total_q, Hq, D]
   const size_t off = size_t(row) * d;
   float acc = 0;
   for (int c = 4 * lane; c < d; c += 128) {
-    const float4 o = load4(out + off + c), g = load4(dout + off + c);
+    const float4 o = mma::load4(out + off + c), g = mma::load4(dout + off + c);
     acc += o.x * g.x + o.y * g.y + o.z * g.z + o.w * g.w;
     *reinterpret_cast<float4*>(dq_acc + off + c) = make_float4(0, 0, 0, 0);
   }
@@ -49,7 +37,7 @@ __global__ void convert_dq_kernel(const float* dq_acc, T* dq, size_t elems, floa
   for (size_t i = 4 * (blockIdx.x * size_t(blockDim.x) + threadIdx.x); i < elems;
        i += 4 * size_t(gridDim.x) * blockDim.x) {
     const float4 a = *reinterpret_cast<const float4*>(dq_acc + i);
-    store4(dq + i, make_float4(a.x * scale, a.y * scale, a.z * scale, a.w * scale));
+    mma::store4(dq + i, make_float4(a.x * scale, a.y * scale, a.z * scale, a.w * scale));
   }
 }
 
@@ -69,8 +57,8 @@ __global__ void group_sum_dkv_kernel(const float* dk_head, const float* dv_head,
       sk.x += k.x, sk.y += k.y, sk.z += k.z, sk.w += k.w;
       sv.x += v.x, sv.y += v.y, sv.z += v.z, sv.w += v.w;
     }
-    store4(dk + i, sk);
-    store4(dv + i, sv);
+    mma::store4(dk + i, sk);
+    mma::store4(dv + i, sv);
   }
 }
 

@@ -290,8 +290,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
     const size_t o_off = (size_t(tok) * p.heads_q + head) * kD + d;
     const size_t l_off = size_t(head) * p.total_q + tok;
     if (p.num_splits == 1) {
-      *reinterpret_cast<uint2*>(static_cast<T*>(p.out) + o_off) =
-          make_uint2(E::pack(o.x, o.y), E::pack(o.z, o.w));
+      mma::store4(static_cast<T*>(p.out) + o_off, o);
       if (d == 0 && p.lse) p.lse[l_off] = sLse[r];
     } else {
       *reinterpret_cast<float4*>(p.out_partial + split * part_o + o_off) = o;
@@ -351,8 +350,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
       m = m_new;
     }
     const float inv = l > 0 ? 1.f / l : 0.f;
-    *reinterpret_cast<uint2*>(static_cast<T*>(p.out) + o_off) =
-        make_uint2(E::pack(o.x * inv, o.y * inv), E::pack(o.z * inv, o.w * inv));
+    mma::store4(static_cast<T*>(p.out) + o_off,
+                make_float4(o.x * inv, o.y * inv, o.z * inv, o.w * inv));
     if (d == 0 && p.lse) p.lse[l_off] = l > 0 ? m + logf(l) : -INFINITY;
   }
 }

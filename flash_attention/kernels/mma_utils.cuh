@@ -42,6 +42,18 @@ template <> struct Elem<__half> {
   static __device__ __forceinline__ __half from_float(float x) { return __float2half(x); }
 };
 
+// Four consecutive 16-bit elements (8-byte aligned) as floats, and back.
+template <typename T>
+__device__ __forceinline__ float4 load4(const T* p) {
+  const uint2 v = *reinterpret_cast<const uint2*>(p);
+  const float2 lo = Elem<T>::unpack(v.x), hi = Elem<T>::unpack(v.y);
+  return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+template <typename T>
+__device__ __forceinline__ void store4(T* p, float4 f) {
+  *reinterpret_cast<uint2*>(p) = make_uint2(Elem<T>::pack(f.x, f.y), Elem<T>::pack(f.z, f.w));
+}
+
 // d += a * b for one 16x8x16 tile.
 template <typename T>
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
