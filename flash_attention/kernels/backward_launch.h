@@ -47,6 +47,8 @@ struct Fa2BwdParams {
   void* dk;                  // [total_k, Hkv, D] in the input dtype, when group == 1
   void* dv;                  // [total_k, Hkv, D] likewise
   int total_q, heads_q, heads_kv, group;
+  int key_blocks, batch;     // of the grid: key blocks of the longest sequence, sequences
+  int lpt_section;           // (sequence, head) pairs per section of the dispatch order
   float scale;               // softmax scale
   float scale_log2;          // softmax scale * log2(e)
   bool causal;
@@ -56,8 +58,9 @@ struct Fa2BwdParams {
 // 128 at d = 64: fa2_backward.cuh).
 constexpr int kFa2BwdBlockN = 128;
 
+// Launches key_blocks * heads_q * batch blocks in the order of block_order.h (it fills
+// p.lpt_section).
 template <int kD>
-void run_fa2_backward_mma(const Fa2BwdParams& p, llmi::DType dtype, int key_blocks, int batch,
-                          cudaStream_t stream);
+void run_fa2_backward_mma(Fa2BwdParams p, llmi::DType dtype, cudaStream_t stream);
 
 }  // namespace flash

@@ -31,8 +31,10 @@
 #include <type_traits>
 
 #include "backward_launch.h"
+#include "block_order.h"
 #include "llmi/check.h"
 #include "mma_utils.cuh"
+#include "occupancy.h"
 #include "smem_opt_in.h"
 
 namespace flash {
@@ -90,11 +92,13 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   float* sLse = reinterpret_cast<float*>(sdS + kBM * kBN);  // [2][kBM]
   float* sDelta = sLse + 2 * kBM;                           // [2][kBM]
 
-  // Grid: (key blocks, heads_q, batch)
-  const int h = blockIdx.y, b = blockIdx.z, kv_head = h / p.group;
+  // Which key block: longest first (block_order.h); under the causal mask the first key block
+  // serves every query block.
+  const GridBlock blk = lpt_block(blockIdx.x, p.key_blocks, p.heads_q, p.batch, p.lpt_section);
+  const int h = blk.head, b = blk.batch, kv_head = h / p.group;
   const int q0 = p.cu_seqlens_q[b], sq = p.cu_seqlens_q[b + 1] - q0;
   const int k0 = p.cu_seqlens_k[b], sk = p.cu_seqlens_k[b + 1] - k0;
-  const int n0 = blockIdx.x * kBN;
+  const int n0 = blk.tile * kBN;
   if (n0 >= sk) return;
   const int diag = sk - sq;  // bottom-right causal: row i sees keys j <= i + diag
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, c = lane % 4;
@@ -329,14 +333,17 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
 }
 
 template <int kD>
-void run_fa2_backward_mma(const Fa2BwdParams& p, llmi::DType dtype, int key_blocks, int batch,
-                          cudaStream_t stream) {
+void run_fa2_backward_mma(Fa2BwdParams p, llmi::DType dtype, cudaStream_t stream) {
   auto launch = [&](auto type) {
     using T = decltype(type);
     constexpr int kSmem = Fa2BwdTraits<T, kD>::kSmemBytes;
     opt_in_dynamic_smem<fa2_backward_kernel<T, kD>>(kSmem);
-    // Grid: (key blocks of the longest sequence, heads_q, batch)
-    fa2_backward_kernel<T, kD><<<dim3(key_blocks, p.heads_q, batch), 256, kSmem, stream>>>(p);
+    // Without the mask all tiles are equally long: head-major order (sections of one pair).
+    p.lpt_section = p.causal ? lpt_section(p.key_blocks, p.heads_q * p.batch,
+                                           resident_slots<fa2_backward_kernel<T, kD>>(256, kSmem))
+                             : 1;
+    // Grid: every (key block, head, sequence), in the order of block_order.h
+    fa2_backward_kernel<T, kD><<<p.key_blocks * p.heads_q * p.batch, 256, kSmem, stream>>>(p);
     LLMI_LAUNCH_CHECK();
   };
   if (dtype == llmi::DType::BF16)

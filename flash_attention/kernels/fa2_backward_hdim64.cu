@@ -2,5 +2,5 @@
 #include "fa2_backward.cuh"
 
 namespace flash {
-template void run_fa2_backward_mma<64>(const Fa2BwdParams&, llmi::DType, int, int, cudaStream_t);
+template void run_fa2_backward_mma<64>(Fa2BwdParams, llmi::DType, cudaStream_t);
 }  // namespace flash

@@ -25,9 +25,11 @@
 #include <cfloat>
 #include <type_traits>
 
+#include "block_order.h"
 #include "fa2_forward_launch.h"
 #include "llmi/check.h"
 #include "mma_utils.cuh"
+#include "occupancy.h"
 #include "smem_opt_in.h"
 
 namespace flash {
@@ -56,10 +58,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
   T* sK = sQ + kBM * kD;       // [2][kBN][kD]
   T* sV = sK + 2 * kBN * kD;   // [2][kBN][kD]
 
-  // ---- which tile: grid (num_m_blocks, heads_q, batch) ----
-  const int b = blockIdx.z, head = blockIdx.y, kv_head = head / p.group;
-  // Longest blocks first: under the causal mask later query blocks see more keys.
-  const int m_block = p.num_m_blocks - 1 - blockIdx.x;
+  // ---- which tile: longest first (block_order.h); under the causal mask later query blocks
+  // see more keys ----
+  const GridBlock blk = lpt_block(blockIdx.x, p.num_m_blocks, p.heads_q, p.batch, p.lpt_section);
+  const int b = blk.batch, head = blk.head, kv_head = head / p.group;
+  const int m_block = p.num_m_blocks - 1 - blk.tile;
   const int q0 = p.cu_seqlens_q[b], sq = p.cu_seqlens_q[b + 1] - q0;
   const int k0 = p.cu_seqlens_k[b], sk = p.cu_seqlens_k[b + 1] - k0;
   const int m0 = m_block * kBM;
@@ -231,11 +234,16 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fa2_forward_kernel(const Fa2F
 
 // Launches fa2_forward_kernel for one tile configuration.
 template <typename Tr>
-void launch_fa2_forward(const Fa2FwdParams& p, int batch, cudaStream_t stream) {
+void launch_fa2_forward(Fa2FwdParams p, cudaStream_t stream) {
   opt_in_dynamic_smem<fa2_forward_kernel<Tr>>(Tr::kSmemBytes);
-  // Grid: (query-row blocks, heads_q, batch)
-  const dim3 grid(p.num_m_blocks, p.heads_q, batch);
-  fa2_forward_kernel<Tr><<<grid, Tr::kThreads, Tr::kSmemBytes, stream>>>(p);
+  // Without the mask all tiles are equally long: head-major order (sections of one pair).
+  p.lpt_section = p.causal ? lpt_section(p.num_m_blocks, p.heads_q * p.batch,
+                                         resident_slots<fa2_forward_kernel<Tr>>(
+                                             Tr::kThreads, Tr::kSmemBytes))
+                           : 1;
+  // Grid: every (query-row block, head, sequence), in the order of block_order.h
+  const int blocks = p.num_m_blocks * p.heads_q * p.batch;
+  fa2_forward_kernel<Tr><<<blocks, Tr::kThreads, Tr::kSmemBytes, stream>>>(p);
   LLMI_LAUNCH_CHECK();
 }
 

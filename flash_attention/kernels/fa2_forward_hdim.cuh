@@ -11,15 +11,12 @@
 namespace flash {
 
 template <int kD>
-void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, int batch,
-                          cudaStream_t stream) {
+void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, cudaStream_t stream) {
   constexpr TileShape t = fa2_prefill_tile(kD);
   if (dtype == llmi::DType::BF16)
-    launch_fa2_forward<Fa2FwdTraits<__nv_bfloat16, kD, t.block_m, t.block_n, t.warps>>(
-        p, batch, stream);
+    launch_fa2_forward<Fa2FwdTraits<__nv_bfloat16, kD, t.block_m, t.block_n, t.warps>>(p, stream);
   else
-    launch_fa2_forward<Fa2FwdTraits<__half, kD, t.block_m, t.block_n, t.warps>>(
-        p, batch, stream);
+    launch_fa2_forward<Fa2FwdTraits<__half, kD, t.block_m, t.block_n, t.warps>>(p, stream);
 }
 
 }  // namespace flash

@@ -2,5 +2,5 @@
 #include "fa2_forward_hdim.cuh"
 
 namespace flash {
-template void run_fa2_forward_hdim<128>(const Fa2FwdParams&, llmi::DType, int, cudaStream_t);
+template void run_fa2_forward_hdim<128>(const Fa2FwdParams&, llmi::DType, cudaStream_t);
 }  // namespace flash

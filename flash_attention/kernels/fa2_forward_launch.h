@@ -10,6 +10,8 @@ namespace flash {
 
 struct Fa2FwdParams : ForwardKernelParams {
   int num_m_blocks;  // query-row blocks of the longest sequence
+  int batch;         // sequences
+  int lpt_section;   // (sequence, head) pairs per section of the dispatch order (block_order.h)
 };
 
 struct TileShape {
@@ -22,7 +24,8 @@ constexpr TileShape fa2_prefill_tile(int head_dim) {
   return head_dim == 256 ? TileShape{64, 64, 4} : TileShape{128, 64, 4};
 }
 
+// Launches num_m_blocks * heads_q * batch blocks in the order of block_order.h.
 template <int kD>
-void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, int batch, cudaStream_t stream);
+void run_fa2_forward_hdim(const Fa2FwdParams& p, llmi::DType dtype, cudaStream_t stream);
 
 }  // namespace flash

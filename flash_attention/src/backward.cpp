@@ -38,13 +38,14 @@ void fa2_backward(const Problem& p, const BackwardArgs& a, Workspace& ws, cudaSt
   } else {
     const Fa2BwdParams mp{a.fwd.q, a.fwd.k, a.fwd.v, a.dout, a.fwd.lse, s.delta,
                           a.fwd.cu_seqlens_q, a.fwd.cu_seqlens_k, s.dq_acc, s.dk_head, s.dv_head,
-                          a.dk, a.dv, p.total_q(), p.heads_q, p.heads_kv, p.group(), p.scale(),
+                          a.dk, a.dv, p.total_q(), p.heads_q, p.heads_kv, p.group(),
+                          std::max(1, (p.max_seqlen_k() + kFa2BwdBlockN - 1) / kFa2BwdBlockN),
+                          p.batch(), /*lpt_section, by the launcher=*/0, p.scale(),
                           p.scale() * 1.4426950408889634f, p.causal};
-    const int key_blocks = std::max(1, (p.max_seqlen_k() + kFa2BwdBlockN - 1) / kFa2BwdBlockN);
     if (p.head_dim == 64)
-      run_fa2_backward_mma<64>(mp, p.dtype, key_blocks, p.batch(), stream);
+      run_fa2_backward_mma<64>(mp, p.dtype, stream);
     else
-      run_fa2_backward_mma<128>(mp, p.dtype, key_blocks, p.batch(), stream);
+      run_fa2_backward_mma<128>(mp, p.dtype, stream);
   }
   backward_epilogue(p, a, s, stream);
 }

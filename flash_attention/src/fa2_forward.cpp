@@ -15,9 +15,9 @@ namespace {
 
 void run_hdim(const Problem& pr, const Fa2FwdParams& p, cudaStream_t stream) {
   switch (pr.head_dim) {
-    case 64: return run_fa2_forward_hdim<64>(p, pr.dtype, pr.batch(), stream);
-    case 128: return run_fa2_forward_hdim<128>(p, pr.dtype, pr.batch(), stream);
-    case 256: return run_fa2_forward_hdim<256>(p, pr.dtype, pr.batch(), stream);
+    case 64: return run_fa2_forward_hdim<64>(p, pr.dtype, stream);
+    case 128: return run_fa2_forward_hdim<128>(p, pr.dtype, stream);
+    case 256: return run_fa2_forward_hdim<256>(p, pr.dtype, stream);
   }
   LLMI_REQUIRE(false, "head dim " << pr.head_dim << " is not supported (64, 128, 256)");
 }
@@ -48,6 +48,7 @@ void fa2_forward(const Problem& pr, const ForwardArgs& a, cudaStream_t stream) {
   Fa2FwdParams p = make_params(pr, a);
   const TileShape tile = fa2_prefill_tile(pr.head_dim);
   p.num_m_blocks = std::max(1, (pr.max_seqlen_q() + tile.block_m - 1) / tile.block_m);
+  p.batch = pr.batch();
   if (pr.total_q() == 0) return;
   run_hdim(pr, p, stream);
 }
