@@ -5,9 +5,8 @@
 // one block per query block). The outer loop walks key/value blocks j, the inner loop query
 // blocks i, and O, l, m live in HBM between iterations, exactly as the algorithm states: that
 // is the IO FA2 later removes by swapping the loops. S and P exist only as a 32 x 32 tile.
-#include "../src/forward_params.h"
+#include "fa1_forward_launch.h"
 #include "fa1_tiles.cuh"
-#include "flash_attention/attention.h"
 #include "llmi/check.h"
 #include "smem_opt_in.h"
 
@@ -16,15 +15,6 @@ namespace {
 using fa1::kBc;
 using fa1::kBr;
 using fa1::Tile;
-
-// The forward kernels' common fields, plus Algorithm 1's running state, which lives in HBM.
-struct Fa1FwdParams : ForwardKernelParams {
-  float* o_acc;  // [total_q, Hq, D] fp32: O of Alg. 1, kept in HBM between steps
-  float* l;      // [Hq, total_q]: running row sums l
-  float* m;      // [Hq, total_q]: running row maxima m
-  int d;
-  float scale;   // the softmax scale itself: Alg. 1 exponentiates base e (scale_log2 is unused)
-};
 
 // Grid: (heads_q, batch); block: 256 threads.
 template <typename T>
@@ -123,22 +113,11 @@ void launch(const Fa1FwdParams& p, int batch, cudaStream_t stream) {
 }
 }  // namespace
 
-void fa1_forward(const Problem& pr, const ForwardArgs& a, Workspace& ws, cudaStream_t stream) {
-  validate(pr);
-  Fa1FwdParams p{};
-  fill_forward_params(p, pr, a, "fa1_forward");
-  if (pr.total_q() == 0) return;
-  const size_t rows = size_t(pr.total_q()) * pr.heads_q;
-  float* scratch = static_cast<float*>(ws.get(sizeof(float) * rows * (pr.head_dim + 2)));
-  p.o_acc = scratch;
-  p.l = scratch + rows * pr.head_dim;
-  p.m = scratch + rows * (pr.head_dim + 1);
-  p.d = pr.head_dim;
-  p.scale = pr.scale();
-  if (pr.dtype == llmi::DType::BF16)
-    launch<__nv_bfloat16>(p, pr.batch(), stream);
+void run_fa1_forward(const Fa1FwdParams& p, llmi::DType dtype, int batch, cudaStream_t stream) {
+  if (dtype == llmi::DType::BF16)
+    launch<__nv_bfloat16>(p, batch, stream);
   else
-    launch<__half>(p, pr.batch(), stream);
+    launch<__half>(p, batch, stream);
 }
 
 }  // namespace flash
