@@ -27,13 +27,13 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <algorithm>
 #include <cfloat>
 
 #include "flash_decode_launch.h"
 #include "llmi/check.h"
 #include "llmi/pdl.cuh"
 #include "mma_utils.cuh"
+#include "occupancy.h"
 #include "smem_opt_in.h"
 
 namespace flash {
@@ -364,11 +364,9 @@ const void* configured_kernel() {
 
 template <typename Tr>
 DecodeShape shape_of() {
-  static int per_sm = 0;
-  if (per_sm == 0)
-    LLMI_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-        &per_sm, configured_kernel<Tr>(), Tr::kThreads, Tr::kSmemBytes));
-  return DecodeShape{Tr::kBlockN, Tr::kWarps, std::max(1, per_sm)};
+  configured_kernel<Tr>();  // opted in to its shared memory before the occupancy query
+  return DecodeShape{Tr::kBlockN, Tr::kWarps,
+                     resident_slots<flash_decode_kernel<Tr>>(Tr::kThreads, Tr::kSmemBytes)};
 }
 
 template <typename Tr>

@@ -22,7 +22,7 @@ constexpr int kDecodeRows = 16;
 struct DecodeShape {
   int block_n;        // keys per pipeline stage (one warp's tile)
   int warps;          // warps per block, each streaming its own key tiles
-  int blocks_per_sm;  // resident blocks per SM (occupancy, from the CUDA runtime)
+  int slots;          // blocks the GPU runs at once (occupancy.h)
 };
 // The shape of the instantiation that runs head_dim / dtype (configures it on first use).
 DecodeShape flash_decode_shape(int head_dim, llmi::DType dtype);

@@ -9,7 +9,9 @@
 namespace flash {
 
 // SMs x resident blocks per SM of kKernel at this block size and dynamic shared memory (which
-// must already be opted in), computed once per kernel.
+// must already be opted in), computed once per kernel. The SM count comes from
+// cudaDeviceGetAttribute, not cudaGetDeviceProperties, which costs ~1 ms per call (it once set
+// a 1 ms floor on every decode step).
 template <auto kKernel>
 int resident_slots(int threads, int smem_bytes) {
   static int slots = 0;

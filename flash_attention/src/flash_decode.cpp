@@ -26,16 +26,8 @@ void flash_decode(const Problem& pr, const ForwardArgs& a, Workspace& ws,
   const DecodeShape shape = flash_decode_shape(pr.head_dim, pr.dtype);
   const int key_tiles = std::max(1, (pr.max_seqlen_k() + shape.block_n - 1) / shape.block_n);
   const int tiles = pr.batch() * pr.heads_kv * p.num_m_blocks;
-  if (num_splits == 0) {
-    // cudaDeviceGetAttribute, not cudaGetDeviceProperties: the latter costs ~1 ms per call,
-    // which showed up as a 1 ms floor on every decode step.
-    int device = 0, sms = 0;
-    LLMI_CUDA_CHECK(cudaGetDevice(&device));
-    LLMI_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    // At least one key tile for every warp of every split.
-    num_splits = choose_num_splits(tiles, std::max(1, sms) * shape.blocks_per_sm,
-                                   std::max(1, key_tiles / shape.warps));
-  }
+  if (num_splits == 0)  // at least one key tile for every warp of every split
+    num_splits = choose_num_splits(tiles, shape.slots, std::max(1, key_tiles / shape.warps));
   p.num_splits = std::min(num_splits, key_tiles);  // at least one key tile per split
   if (p.num_splits > 1) {
     const size_t rows = size_t(pr.total_q()) * pr.heads_q;
