@@ -96,13 +96,17 @@ void launch_finalize(const Problem& p, const BackwardArgs& a, const BwdScratch& 
 }  // namespace
 
 BwdScratch backward_prologue(const Problem& p, const BackwardArgs& a, bool dkv_per_head,
-                             Workspace& ws, cudaStream_t stream) {
+                             size_t partial_floats, Workspace& ws, cudaStream_t stream) {
   const size_t dq_elems = size_t(p.total_q()) * p.heads_q * p.head_dim;
   const size_t dk_head_elems = dkv_per_head ? size_t(p.total_k()) * p.heads_q * p.head_dim : 0;
   const size_t stats = size_t(p.total_q()) * p.heads_q;
-  float* f = static_cast<float*>(ws.get(sizeof(float) * (dq_elems + 2 * dk_head_elems + stats)));
+  // The stream-K partials first: they are read as float4 (16-byte aligned like ws's memory).
+  float* partial = static_cast<float*>(
+      ws.get(sizeof(float) * (partial_floats + dq_elems + 2 * dk_head_elems + stats)));
+  float* f = partial + partial_floats;
   float* heads = dkv_per_head ? f + dq_elems : nullptr;
-  BwdScratch s{f, heads, heads ? heads + dk_head_elems : nullptr, f + dq_elems + 2 * dk_head_elems};
+  BwdScratch s{f, heads, heads ? heads + dk_head_elems : nullptr, f + dq_elems + 2 * dk_head_elems,
+               partial_floats > 0 ? partial : nullptr};
   if (p.total_q() == 0) return s;
   if (p.dtype == llmi::DType::BF16)
     launch_delta<__nv_bfloat16>(p, a, s, stream);

@@ -23,6 +23,8 @@
 //     S, dP   128 x 128   warps 4 x 2,                  32 x 64 each
 //     dV, dK  128 x 64    warps 4 x 2,                  32 x 32 each
 //     dQ      128 x 64    warps 4 x 2,                  32 x 32 each
+// Non-causal equal-length batches run on one persistent block per SM with the tiles' query steps
+// shared out evenly (stream_k.h); every other grid is one block per key block.
 // The first version (64 x 64 tile, 4 warps each owning 16 rows of every GEMM) loaded 0.63
 // ldmatrix per MMA and added dQ per 64 keys; it was bound by shared-memory traffic (L1 81%
 // busy, tensor pipe 24%, ncu on an H200, 2026-12-02) at ~150 TFLOP/s.
@@ -36,12 +38,13 @@
 #include "mma_utils.cuh"
 #include "occupancy.h"
 #include "smem_opt_in.h"
+#include "stream_k.h"
 
 namespace flash {
 
 template <typename T, int kD>
 struct Fa2BwdTraits {
-  static constexpr int kBN = kFa2BwdBlockN, kBM = kD == 64 ? 128 : 64;
+  static constexpr int kBN = kFa2BwdBlockN, kBM = fa2_bwd_block_m(kD);
   static constexpr int kWarps = 8, kThreads = 32 * kWarps;
   static_assert(kBN == 128 && (kD == 64 || kD == 128), "the warp layouts below assume these");
   // S, dP and dQ: kRowWarps warps of 32 queries x kColWarps warps of columns (keys or d).
@@ -59,7 +62,38 @@ struct Fa2BwdTraits {
   // K, V; two stages of Q and dO; P and dS; then two stages of L and D (fp32).
   static constexpr int kSmemBytes =
       (2 * kBN * kD + 4 * kBM * kD + 2 * kBM * kBN) * int(sizeof(T)) + 4 * kBM * int(sizeof(float));
+  // A cut tile's partial dK and dV (stream_k.h): every thread's two accumulators, as float4s.
+  static constexpr int kPartialFloat4s = 2 * 2 * kKvDTiles * kThreads;
+  static_assert(4 * kPartialFloat4s == fa2_bwd_partial_floats(kD), "backward_launch.h's size");
 };
+
+// A cut tile's partial sums (stream_k.h) in the threads' register order: float4 j of thread t
+// is at slot[j * kThreads + t], so each store and load instruction of a warp is 512 contiguous
+// bytes. The loads bypass L1 (another SM wrote the slot).
+template <int kThreads, int kTiles>
+__device__ __forceinline__ void store_partial(float4* slot, const float (&dk)[2][kTiles][4],
+                                              const float (&dv)[2][kTiles][4], int tid) {
+#pragma unroll
+  for (int j = 0; j < 2 * kTiles; ++j) {
+    const float* a = dk[j / kTiles][j % kTiles];
+    const float* b = dv[j / kTiles][j % kTiles];
+    slot[j * kThreads + tid] = make_float4(a[0], a[1], a[2], a[3]);
+    slot[(2 * kTiles + j) * kThreads + tid] = make_float4(b[0], b[1], b[2], b[3]);
+  }
+}
+template <int kThreads, int kTiles>
+__device__ __forceinline__ void add_partial(const float4* slot, float (&dk)[2][kTiles][4],
+                                            float (&dv)[2][kTiles][4], int tid) {
+#pragma unroll
+  for (int j = 0; j < 2 * kTiles; ++j) {
+    const float4 a = __ldcg(slot + j * kThreads + tid);
+    const float4 b = __ldcg(slot + (2 * kTiles + j) * kThreads + tid);
+    float* x = dk[j / kTiles][j % kTiles];
+    float* y = dv[j / kTiles][j % kTiles];
+    x[0] += a.x, x[1] += a.y, x[2] += a.z, x[3] += a.w;
+    y[0] += b.x, y[1] += b.y, y[2] += b.z, y[3] += b.w;
+  }
+}
 
 // Whether every (first column, step) the kernel asks of its one-register ldmatrix lanes is one
 // ldsm_compact_exact allows (swizzle.h; tests/test_swizzle.cpp checks that rule), for every warp:
@@ -76,7 +110,9 @@ constexpr bool compact_lanes_exact() {
   return true;
 }
 
-template <typename T, int kD>
+// kSplit: the split part of a stream-K schedule (stream_k.h), one block per SM running its
+// pieces of tiles; otherwise one tile per block.
+template <typename T, int kD, bool kSplit>
 __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams p) {
   using Tr = Fa2BwdTraits<T, kD>;
   using E = mma::Elem<T>;
@@ -92,15 +128,6 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   float* sLse = reinterpret_cast<float*>(sdS + kBM * kBN);  // [2][kBM]
   float* sDelta = sLse + 2 * kBM;                           // [2][kBM]
 
-  // Which key block: longest first (block_order.h); under the causal mask the first key block
-  // serves every query block.
-  const GridBlock blk = lpt_block(blockIdx.x, p.key_blocks, p.heads_q, p.batch, p.lpt_section);
-  const int h = blk.head, b = blk.batch, kv_head = h / p.group;
-  const int q0 = p.cu_seqlens_q[b], sq = p.cu_seqlens_q[b + 1] - q0;
-  const int k0 = p.cu_seqlens_k[b], sk = p.cu_seqlens_k[b + 1] - k0;
-  const int n0 = blk.tile * kBN;
-  if (n0 >= sk) return;
-  const int diag = sk - sq;  // bottom-right causal: row i sees keys j <= i + diag
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, g = lane / 4, c = lane % 4;
   constexpr int kSCols = Tr::kSCols, kSTiles = Tr::kSTiles;
   const int s_row = Tr::s_row(warp), s_key = Tr::s_key(warp);
@@ -110,33 +137,6 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   const T* k = static_cast<const T*>(p.k);
   const T* v = static_cast<const T*>(p.v);
   const T* dout = static_cast<const T*>(p.dout);
-
-  // Line 6: K_j, V_j into shared memory, once.
-  const size_t q_stride = size_t(p.heads_q) * kD, kv_stride = size_t(p.heads_kv) * kD;
-  const size_t kv_at = (size_t(k0) + n0) * kv_stride + size_t(kv_head) * kD;
-  mma::load_rows_async<kBN, kD, Tr::kThreads>(sK, k + kv_at, kv_stride, sk - n0, tid);
-  mma::load_rows_async<kBN, kD, Tr::kThreads>(sV, v + kv_at, kv_stride, sk - n0, tid);
-  // Q_i, dO_i and the rows' L and D (4-byte copies: varlen rows need not be 16-byte aligned).
-  // Rows past the sequence end read zeros: their dO and D are 0, so P's value there adds
-  // nothing to dV and their dS is 0.
-  auto load_q_do = [&](int i0, int stage) {
-    const size_t at = (size_t(q0) + i0) * q_stride + size_t(h) * kD;
-    mma::load_rows_async<kBM, kD, Tr::kThreads>(sQ + stage * kBM * kD, q + at, q_stride, sq - i0,
-                                                 tid);
-    mma::load_rows_async<kBM, kD, Tr::kThreads>(sdO + stage * kBM * kD, dout + at, q_stride,
-                                                 sq - i0, tid);
-    if (tid < 2 * kBM) {
-      const int r = tid % kBM;
-      const bool valid = i0 + r < sq;
-      const float* src =
-          (tid < kBM ? p.lse : p.delta) + size_t(h) * p.total_q + q0 + (valid ? i0 + r : 0);
-      mma::cp_async_4_zfill((tid < kBM ? sLse : sDelta) + stage * kBM + r, src, valid);
-    }
-  };
-  // Causal: query blocks wholly above this key block see none of it.
-  const int i_begin = p.causal ? max(0, (n0 - diag) / kBM * kBM) : 0;
-  if (i_begin < sq) load_q_do(i_begin, 0);
-  mma::cp_async_commit();
 
   // ldmatrix addresses of this lane (mma_utils.cuh), stage 0 for Q and dO. Tiles read with the
   // same pattern (Q and dO, K and V, P and dS) differ by constants, which the compiler folds.
@@ -160,196 +160,310 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
               lane_k_t = mma::lane_b_trans<kD, kCompact>(sK, lane, dq_col);
   const LaneN lane_ds = mma::lane_a<kBN, kCompact>(sdS, lane, dq_row);
 
-  float acc_dv[2][Tr::kKvDTiles][4] = {}, acc_dk[2][Tr::kKvDTiles][4] = {};
+  const size_t q_stride = size_t(p.heads_q) * kD, kv_stride = size_t(p.heads_kv) * kD;
   // P for dS: held in registers across the dP GEMM at d = 128; re-read from shared memory at
   // d = 64, whose 128 x 128 tile gives each warp 64 keys of P, and 32 more live registers made
   // ptxas spill 380 bytes (H200, 2026-12-02: d 64 218 -> 224 TFLOP/s at 8k; the same change at
   // d 128 lost 2.4%).
   constexpr bool kPInRegisters = kD >= 128;
 
-  // One query block (Alg. 2 lines 8-18) in pipeline stage `stage` (a compile-time constant, so
-  // every shared-memory address is a register plus an immediate).
-  auto query_block = [&](int i0, auto stage_constant) {
-    constexpr int stage = decltype(stage_constant)::value;
-    constexpr uint32_t kStageBytes = stage * kBM * kD * sizeof(T);
-    mma::cp_async_wait_all();
-    __syncthreads();  // Q_i, dO_i landed; every warp is done with the previous P, dS, stage
-    if (i0 + kBM < sq) {
-      load_q_do(i0 + kBM, stage ^ 1);
-      mma::cp_async_commit();
+  // The pieces of key blocks this block runs: its own key block, or its share of the split
+  // tiles' query steps (stream_k.h). The split kernel keeps them in shared memory and reads each
+  // field where it is used: held in registers across the query loop they made ptxas spill more
+  // (bf16, d = 128: 472 -> 368 bytes of spill loads; the kernel is at 255 registers).
+  __shared__ TilePiece s_pieces[StreamKSchedule::kMaxPieces];
+  __shared__ int s_num_pieces;
+  if (kSplit) {
+    if (tid == 0) {
+      s_num_pieces = p.stream_k.pieces(blockIdx.x);
+      for (int i = 0; i < s_num_pieces; ++i) s_pieces[i] = p.stream_k.piece(blockIdx.x, i);
     }
-    const LaneD cQ = lane_q.shifted(kStageBytes), cdO = lane_do.shifted(kStageBytes);
-    const LaneD cQ_t = lane_q_t.shifted(kStageBytes),
-                cdO_t = lane_do_t.shifted(kStageBytes);
-
-    // This warp's 32 queries x kSCols keys of X Y^T (X = Q or dO, Y = K or V), over d.
-    auto gemm_s = [&](float (&acc)[2][kSTiles][4], const LaneD& a_lane, const LaneD& b_lane) {
-#pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk) {
-        uint32_t a[2][4];
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], a_lane.addr(kk, mt * 16));
-#pragma unroll
-        for (int np = 0; np < kSTiles / 2; ++np) {
-          uint32_t b0[2], b1[2];
-          mma::ldsm_b(b0, b1, b_lane.addr(kk, np * 16));
-          mma::mma_m_tiles<T>(acc, a, 2 * np, b0, b1);
-        }
+    __syncthreads();
+  }
+  const volatile TilePiece* pieces = s_pieces;
+  for (int piece_index = 0; piece_index < (kSplit ? *static_cast<volatile int*>(&s_num_pieces) : 1);
+       ++piece_index) {
+    const TilePiece piece =
+        kSplit ? TilePiece{pieces[piece_index].tile, pieces[piece_index].step_begin,
+                           pieces[piece_index].step_end, PieceRole::kWhole}
+               : TilePiece{int(blockIdx.x), 0, 0, PieceRole::kWhole};
+    // Which key block: longest first (block_order.h); under the causal mask the first key block
+    // serves every query block.
+    const GridBlock blk = lpt_block(piece.tile, p.key_blocks, p.heads_q, p.batch, p.lpt_section);
+    const int h = blk.head, b = blk.batch, kv_head = h / p.group;
+    const int q0 = p.cu_seqlens_q[b], sq = p.cu_seqlens_q[b + 1] - q0;
+    const int k0 = p.cu_seqlens_k[b], sk = p.cu_seqlens_k[b + 1] - k0;
+    const int n0 = blk.tile * kBN;
+    if (n0 >= sk) continue;  // (one-block-per-tile grids only: stream-K runs on equal lengths)
+    const int diag = sk - sq;  // bottom-right causal: row i sees keys j <= i + diag
+    // The split kernel runs non-causal grids only; compiled so, it needs no mask registers
+    // (spill loads 368 -> 296 bytes; H200, d = 128, 8k: 278 -> 281 TFLOP/s).
+    auto causal = [&] { return !kSplit && p.causal; };
+    if constexpr (kSplit) __syncthreads();  // every warp is done with the previous piece
+    // Line 6: K_j, V_j into shared memory, once.
+    const size_t kv_at = (size_t(k0) + n0) * kv_stride + size_t(kv_head) * kD;
+    mma::load_rows_async<kBN, kD, Tr::kThreads>(sK, k + kv_at, kv_stride, sk - n0, tid);
+    mma::load_rows_async<kBN, kD, Tr::kThreads>(sV, v + kv_at, kv_stride, sk - n0, tid);
+    // Q_i, dO_i and the rows' L and D (4-byte copies: varlen rows need not be 16-byte aligned).
+    // Rows past the sequence end read zeros: their dO and D are 0, so P's value there adds
+    // nothing to dV and their dS is 0.
+    auto load_q_do = [&](int i0, int stage) {
+      const size_t at = (size_t(q0) + i0) * q_stride + size_t(h) * kD;
+      mma::load_rows_async<kBM, kD, Tr::kThreads>(sQ + stage * kBM * kD, q + at, q_stride, sq - i0,
+                                                   tid);
+      mma::load_rows_async<kBM, kD, Tr::kThreads>(sdO + stage * kBM * kD, dout + at, q_stride,
+                                                   sq - i0, tid);
+      if (tid < 2 * kBM) {
+        const int r = tid % kBM;
+        const bool valid = i0 + r < sq;
+        const float* src =
+            (tid < kBM ? p.lse : p.delta) + size_t(h) * p.total_q + q0 + (valid ? i0 + r : 0);
+        mma::cp_async_4_zfill((tid < kBM ? sLse : sDelta) + stage * kBM + r, src, valid);
       }
     };
+    // This piece's query blocks [i_begin, i_end); causal: query blocks wholly above this key
+    // block see none of it.
+    const int causal_begin = causal() ? max(0, (n0 - diag) / kBM * kBM) : 0;
+    const int i_begin = kSplit ? max(causal_begin, piece.step_begin * kBM) : causal_begin;
+    const int i_end = kSplit ? min(sq, piece.step_end * kBM) : sq;
+    if (i_begin < i_end) load_q_do(i_begin, 0);
+    mma::cp_async_commit();
+    float acc_dv[2][Tr::kKvDTiles][4] = {}, acc_dk[2][Tr::kKvDTiles][4] = {};
 
-    // ---- S = Q_i K_j^T (line 11), then P = exp(S * scale - L) (line 13), into shared memory
-    // (and at d = 128 kept in registers as 16-bit pairs for dS); keys past the sequence end and
-    // above the causal diagonal are masked, in blocks that have any ----
-    float acc_s[2][kSTiles][4] = {};
-    gemm_s(acc_s, cQ, lane_k);
-    const bool need_mask = n0 + s_key + kSCols > sk ||
-                           (p.causal && n0 + s_key + kSCols - 1 > i0 + s_row + diag);
-    [[maybe_unused]] uint32_t p16[2][2][kPInRegisters ? kSTiles : 1];  // [m-tile][row half][n-tile]
+    // One query block (Alg. 2 lines 8-18) in pipeline stage `stage` (a compile-time constant, so
+    // every shared-memory address is a register plus an immediate).
+    auto query_block = [&](int i0, auto stage_constant) {
+      constexpr int stage = decltype(stage_constant)::value;
+      constexpr uint32_t kStageBytes = stage * kBM * kD * sizeof(T);
+      mma::cp_async_wait_all();
+      __syncthreads();  // Q_i, dO_i landed; every warp is done with the previous P, dS, stage
+      if (i0 + kBM < i_end) {
+        load_q_do(i0 + kBM, stage ^ 1);
+        mma::cp_async_commit();
+      }
+      const LaneD cQ = lane_q.shifted(kStageBytes), cdO = lane_do.shifted(kStageBytes);
+      const LaneD cQ_t = lane_q_t.shifted(kStageBytes),
+                  cdO_t = lane_do_t.shifted(kStageBytes);
+
+      // This warp's 32 queries x kSCols keys of X Y^T (X = Q or dO, Y = K or V), over d.
+      auto gemm_s = [&](float (&acc)[2][kSTiles][4], const LaneD& a_lane, const LaneD& b_lane) {
 #pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
+        for (int kk = 0; kk < kD / 16; ++kk) {
+          uint32_t a[2][4];
 #pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        const int r = s_row + mt * 16 + g + 8 * hh, row = i0 + r;
-        const float L = sLse[stage * kBM + r];
-        const float lse2 = L == -INFINITY ? INFINITY : L * kLog2e;  // a row that saw no key: P = 0
+          for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], a_lane.addr(kk, mt * 16));
 #pragma unroll
-        for (int nt = 0; nt < kSTiles; ++nt) {
-          float pv[2];
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int col = n0 + s_key + nt * 8 + 2 * c + e;
-            pv[e] = mma::exp2_approx(fmaf(acc_s[mt][nt][2 * hh + e], p.scale_log2, -lse2));
-            if (need_mask && (col >= sk || (p.causal && col > row + diag))) pv[e] = 0.f;
+          for (int np = 0; np < kSTiles / 2; ++np) {
+            uint32_t b0[2], b1[2];
+            mma::ldsm_b(b0, b1, b_lane.addr(kk, np * 16));
+            mma::mma_m_tiles<T>(acc, a, 2 * np, b0, b1);
           }
-          const uint32_t packed = E::pack(pv[0], pv[1]);
-          if constexpr (kPInRegisters) p16[mt][hh][nt] = packed;
-          *reinterpret_cast<uint32_t*>(sP + mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c)) = packed;
+        }
+      };
+
+      // ---- S = Q_i K_j^T (line 11), then P = exp(S * scale - L) (line 13), into shared memory
+      // (and at d = 128 kept in registers as 16-bit pairs for dS); keys past the sequence end and
+      // above the causal diagonal are masked, in blocks that have any ----
+      float acc_s[2][kSTiles][4] = {};
+      gemm_s(acc_s, cQ, lane_k);
+      const bool need_mask = n0 + s_key + kSCols > sk ||
+                             (causal() && n0 + s_key + kSCols - 1 > i0 + s_row + diag);
+      [[maybe_unused]] uint32_t p16[2][2][kPInRegisters ? kSTiles : 1];  // [m-tile][row half][n-tile]
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const int r = s_row + mt * 16 + g + 8 * hh, row = i0 + r;
+          const float L = sLse[stage * kBM + r];
+          const float lse2 = L == -INFINITY ? INFINITY : L * kLog2e;  // a row that saw no key: P = 0
+#pragma unroll
+          for (int nt = 0; nt < kSTiles; ++nt) {
+            float pv[2];
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const int col = n0 + s_key + nt * 8 + 2 * c + e;
+              pv[e] = mma::exp2_approx(fmaf(acc_s[mt][nt][2 * hh + e], p.scale_log2, -lse2));
+              if (need_mask && (col >= sk || (causal() && col > row + diag))) pv[e] = 0.f;
+            }
+            const uint32_t packed = E::pack(pv[0], pv[1]);
+            if constexpr (kPInRegisters) p16[mt][hh][nt] = packed;
+            *reinterpret_cast<uint32_t*>(sP + mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c)) = packed;
+          }
+        }
+
+      // ---- dP = dO_i V_j^T (line 14), dS = P o (dP - D) (line 16) from the rounded P (the
+      // precision the dV GEMM sees too), into shared memory. S is dead by now, so the two
+      // accumulators are never live together (the d = 128 kernel spilled with both) ----
+      float acc_dp[2][kSTiles][4] = {};
+      gemm_s(acc_dp, cdO, lane_v);
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const int r = s_row + mt * 16 + g + 8 * hh;
+          const float dlt = sDelta[stage * kBM + r];
+#pragma unroll
+          for (int nt = 0; nt < kSTiles; ++nt) {
+            const int at = mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c);
+            uint32_t packed;  // this lane's own P, so no barrier is needed before re-reading it
+            if constexpr (kPInRegisters) packed = p16[mt][hh][nt];
+            else packed = *reinterpret_cast<const uint32_t*>(sP + at);
+            const float2 pv = E::unpack(packed);
+            *reinterpret_cast<uint32_t*>(sdS + at) =
+                E::pack(pv.x * (acc_dp[mt][nt][2 * hh] - dlt), pv.y * (acc_dp[mt][nt][2 * hh + 1] - dlt));
+          }
+        }
+      __syncthreads();
+
+      // ---- dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 17): this warp's 32 keys x d/2 ----
+#pragma unroll
+      for (int kk = 0; kk < kBM / 16; ++kk) {
+        uint32_t ap[2][4], ads[2][4];
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          mma::ldsm_x4_trans(ap[mt], lane_p_t.addr(mt, kk * 16));
+          mma::ldsm_x4_trans(ads[mt], lane_ds_t.addr(mt, kk * 16));
+        }
+#pragma unroll
+        for (int dp = 0; dp < Tr::kKvDTiles / 2; ++dp) {
+          uint32_t b0[2], b1[2];
+          mma::ldsm_b_trans(b0, b1, cdO_t.addr(dp, kk * 16));
+          mma::mma_m_tiles<T>(acc_dv, ap, 2 * dp, b0, b1);
+          mma::ldsm_b_trans(b0, b1, cQ_t.addr(dp, kk * 16));
+          mma::mma_m_tiles<T>(acc_dk, ads, 2 * dp, b0, b1);
         }
       }
 
-    // ---- dP = dO_i V_j^T (line 14), dS = P o (dP - D) (line 16) from the rounded P (the
-    // precision the dV GEMM sees too), into shared memory. S is dead by now, so the two
-    // accumulators are never live together (the d = 128 kernel spilled with both) ----
-    float acc_dp[2][kSTiles][4] = {};
-    gemm_s(acc_dp, cdO, lane_v);
+      // ---- dQ_i += dS K_j (line 15; the epilogue applies the softmax scale once): this warp's 32
+      // queries x kDqCols, added atomically ----
+      float acc_dq[2][Tr::kDqDTiles][4] = {};
+#pragma unroll
+      for (int kk = 0; kk < kBN / 16; ++kk) {
+        uint32_t a[2][4];
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], lane_ds.addr(kk, mt * 16));
+#pragma unroll
+        for (int dp = 0; dp < Tr::kDqDTiles / 2; ++dp) {
+          uint32_t b0[2], b1[2];
+          mma::ldsm_b_trans(b0, b1, lane_k_t.addr(dp, kk * 16));
+          mma::mma_m_tiles<T>(acc_dq, a, 2 * dp, b0, b1);
+        }
+      }
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const int row = i0 + dq_row + mt * 16 + g + 8 * hh;
+          if (row >= sq) continue;
+          float* dq = p.dq_acc + (size_t(q0 + row) * p.heads_q + h) * kD + dq_col + 2 * c;
+#pragma unroll
+          for (int nt = 0; nt < Tr::kDqDTiles; ++nt)
+            mma::atomic_add2(dq + nt * 8, acc_dq[mt][nt][2 * hh], acc_dq[mt][nt][2 * hh + 1]);
+        }
+    };
+    for (int i0 = i_begin; i0 < i_end; i0 += 2 * kBM) {  // line 8: for each query block
+      query_block(i0, std::integral_constant<int, 0>());
+      if (i0 + kBM < i_end) query_block(i0 + kBM, std::integral_constant<int, 1>());
+    }
+
+    mma::cp_async_wait_all();  // nothing may be in flight at exit (no query block: K/V loads)
+
+    // A tile cut between this block and the next (stream_k.h): hand the partial sums on.
+    float4* const partial = reinterpret_cast<float4*>(p.dkv_partial);
+    const PieceRole role = kSplit ? pieces[piece_index].role : PieceRole::kWhole;
+    if (role == PieceRole::kContribute) {
+      store_partial<Tr::kThreads>(partial + size_t(blockIdx.x) * Tr::kPartialFloat4s, acc_dk,
+                                  acc_dv, tid);
+      __threadfence();  // the partial is visible device-wide before the flag is
+      __syncthreads();
+      if (tid == 0) atomicExch(p.stream_k_flags + blockIdx.x, 1);
+      continue;
+    }
+    // The rest of a tile cut between the previous block and this one: add that block's
+    // partial sums (written in its first piece, so long ready), and clear its flag for the
+    // next call.
+    if (role == PieceRole::kFinalize) {
+      if (tid == 0) {
+        while (atomicCAS(p.stream_k_flags + blockIdx.x - 1, 1, 0) != 1) __nanosleep(128);
+        __threadfence();
+      }
+      __syncthreads();
+      add_partial<Tr::kThreads>(partial + size_t(blockIdx.x - 1) * Tr::kPartialFloat4s, acc_dk,
+                                acc_dv, tid);
+    }
+
+    // ---- line 19: write dK_j (scaled) and dV_j: with one query head per kv head, straight into
+    // dK and dV in the input dtype; otherwise per query head in fp32, summed over the group by the
+    // epilogue ----
+    const bool to_output = p.group == 1;
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
-        const int r = s_row + mt * 16 + g + 8 * hh;
-        const float dlt = sDelta[stage * kBM + r];
+        const int key = n0 + kv_key + mt * 16 + g + 8 * hh;
+        if (key >= sk) continue;
+        const size_t off = (size_t(k0 + key) * p.heads_q + h) * kD + kv_col + 2 * c;
 #pragma unroll
-        for (int nt = 0; nt < kSTiles; ++nt) {
-          const int at = mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c);
-          uint32_t packed;  // this lane's own P, so no barrier is needed before re-reading it
-          if constexpr (kPInRegisters) packed = p16[mt][hh][nt];
-          else packed = *reinterpret_cast<const uint32_t*>(sP + at);
-          const float2 pv = E::unpack(packed);
-          *reinterpret_cast<uint32_t*>(sdS + at) =
-              E::pack(pv.x * (acc_dp[mt][nt][2 * hh] - dlt), pv.y * (acc_dp[mt][nt][2 * hh + 1] - dlt));
+        for (int dt = 0; dt < Tr::kKvDTiles; ++dt) {
+          const float2 dk = make_float2(acc_dk[mt][dt][2 * hh] * p.scale,
+                                        acc_dk[mt][dt][2 * hh + 1] * p.scale);
+          const float2 dv = make_float2(acc_dv[mt][dt][2 * hh], acc_dv[mt][dt][2 * hh + 1]);
+          if (to_output) {
+            *reinterpret_cast<uint32_t*>(static_cast<T*>(p.dk) + off + dt * 8) = E::pack(dk.x, dk.y);
+            *reinterpret_cast<uint32_t*>(static_cast<T*>(p.dv) + off + dt * 8) = E::pack(dv.x, dv.y);
+          } else {
+            *reinterpret_cast<float2*>(p.dk_head + off + dt * 8) = dk;
+            *reinterpret_cast<float2*>(p.dv_head + off + dt * 8) = dv;
+          }
         }
       }
-    __syncthreads();
-
-    // ---- dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 17): this warp's 32 keys x d/2 ----
-#pragma unroll
-    for (int kk = 0; kk < kBM / 16; ++kk) {
-      uint32_t ap[2][4], ads[2][4];
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt) {
-        mma::ldsm_x4_trans(ap[mt], lane_p_t.addr(mt, kk * 16));
-        mma::ldsm_x4_trans(ads[mt], lane_ds_t.addr(mt, kk * 16));
-      }
-#pragma unroll
-      for (int dp = 0; dp < Tr::kKvDTiles / 2; ++dp) {
-        uint32_t b0[2], b1[2];
-        mma::ldsm_b_trans(b0, b1, cdO_t.addr(dp, kk * 16));
-        mma::mma_m_tiles<T>(acc_dv, ap, 2 * dp, b0, b1);
-        mma::ldsm_b_trans(b0, b1, cQ_t.addr(dp, kk * 16));
-        mma::mma_m_tiles<T>(acc_dk, ads, 2 * dp, b0, b1);
-      }
-    }
-
-    // ---- dQ_i += dS K_j (line 15; the epilogue applies the softmax scale once): this warp's 32
-    // queries x kDqCols, added atomically ----
-    float acc_dq[2][Tr::kDqDTiles][4] = {};
-#pragma unroll
-    for (int kk = 0; kk < kBN / 16; ++kk) {
-      uint32_t a[2][4];
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], lane_ds.addr(kk, mt * 16));
-#pragma unroll
-      for (int dp = 0; dp < Tr::kDqDTiles / 2; ++dp) {
-        uint32_t b0[2], b1[2];
-        mma::ldsm_b_trans(b0, b1, lane_k_t.addr(dp, kk * 16));
-        mma::mma_m_tiles<T>(acc_dq, a, 2 * dp, b0, b1);
-      }
-    }
-#pragma unroll
-    for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        const int row = i0 + dq_row + mt * 16 + g + 8 * hh;
-        if (row >= sq) continue;
-        float* dq = p.dq_acc + (size_t(q0 + row) * p.heads_q + h) * kD + dq_col + 2 * c;
-#pragma unroll
-        for (int nt = 0; nt < Tr::kDqDTiles; ++nt)
-          mma::atomic_add2(dq + nt * 8, acc_dq[mt][nt][2 * hh], acc_dq[mt][nt][2 * hh + 1]);
-      }
-  };
-  for (int i0 = i_begin; i0 < sq; i0 += 2 * kBM) {  // line 8: for each query block
-    query_block(i0, std::integral_constant<int, 0>());
-    if (i0 + kBM < sq) query_block(i0 + kBM, std::integral_constant<int, 1>());
   }
+}
 
-  mma::cp_async_wait_all();  // nothing may be in flight at exit (no query block: K/V loads)
+// Calls f with a value of the element type of `dtype`.
+template <typename F>
+void with_element_type(llmi::DType dtype, F&& f) {
+  if (dtype == llmi::DType::BF16)
+    f(__nv_bfloat16{});
+  else
+    f(__half{});
+}
 
-  // ---- line 19: write dK_j (scaled) and dV_j: with one query head per kv head, straight into
-  // dK and dV in the input dtype; otherwise per query head in fp32, summed over the group by the
-  // epilogue ----
-  const bool to_output = p.group == 1;
-#pragma unroll
-  for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      const int key = n0 + kv_key + mt * 16 + g + 8 * hh;
-      if (key >= sk) continue;
-      const size_t off = (size_t(k0 + key) * p.heads_q + h) * kD + kv_col + 2 * c;
-#pragma unroll
-      for (int dt = 0; dt < Tr::kKvDTiles; ++dt) {
-        const float2 dk = make_float2(acc_dk[mt][dt][2 * hh] * p.scale,
-                                      acc_dk[mt][dt][2 * hh + 1] * p.scale);
-        const float2 dv = make_float2(acc_dv[mt][dt][2 * hh], acc_dv[mt][dt][2 * hh + 1]);
-        if (to_output) {
-          *reinterpret_cast<uint32_t*>(static_cast<T*>(p.dk) + off + dt * 8) = E::pack(dk.x, dk.y);
-          *reinterpret_cast<uint32_t*>(static_cast<T*>(p.dv) + off + dt * 8) = E::pack(dv.x, dv.y);
-        } else {
-          *reinterpret_cast<float2*>(p.dk_head + off + dt * 8) = dk;
-          *reinterpret_cast<float2*>(p.dv_head + off + dt * 8) = dv;
-        }
-      }
-    }
+template <int kD>
+int fa2_backward_slots(llmi::DType dtype) {
+  int slots = 0;
+  with_element_type(dtype, [&](auto type) {
+    using T = decltype(type);
+    constexpr int kSmem = Fa2BwdTraits<T, kD>::kSmemBytes;
+    opt_in_dynamic_smem<fa2_backward_kernel<T, kD, false>>(kSmem);
+    slots = resident_slots<fa2_backward_kernel<T, kD, false>>(Fa2BwdTraits<T, kD>::kThreads, kSmem);
+  });
+  return slots;
 }
 
 template <int kD>
 void run_fa2_backward_mma(Fa2BwdParams p, llmi::DType dtype, cudaStream_t stream) {
-  auto launch = [&](auto type) {
+  with_element_type(dtype, [&](auto type) {
     using T = decltype(type);
-    constexpr int kSmem = Fa2BwdTraits<T, kD>::kSmemBytes;
-    opt_in_dynamic_smem<fa2_backward_kernel<T, kD>>(kSmem);
+    using Tr = Fa2BwdTraits<T, kD>;
+    constexpr int kSmem = Tr::kSmemBytes;
+    const int slots = fa2_backward_slots<kD>(dtype);
     // Without the mask all tiles are equally long: head-major order (sections of one pair).
-    p.lpt_section = p.causal ? lpt_section(p.key_blocks, p.heads_q * p.batch,
-                                           resident_slots<fa2_backward_kernel<T, kD>>(256, kSmem))
-                             : 1;
-    // Grid: every (key block, head, sequence), in the order of block_order.h
-    fa2_backward_kernel<T, kD><<<p.key_blocks * p.heads_q * p.batch, 256, kSmem, stream>>>(p);
-    LLMI_LAUNCH_CHECK();
-  };
-  if (dtype == llmi::DType::BF16)
-    launch(__nv_bfloat16{});
-  else
-    launch(__half{});
+    p.lpt_section = p.causal ? lpt_section(p.key_blocks, p.heads_q * p.batch, slots) : 1;
+    // One block per (key block, head, sequence), in the order of block_order.h; under
+    // stream-K, the whole tiles so, then the rest split over one block per SM.
+    const int tiles = p.key_blocks * p.heads_q * p.batch;
+    const int whole = p.stream_k.blocks > 0 ? p.stream_k.whole_tiles : tiles;
+    if (whole > 0) {
+      fa2_backward_kernel<T, kD, false><<<whole, Tr::kThreads, kSmem, stream>>>(p);
+      LLMI_LAUNCH_CHECK();
+    }
+    if (p.stream_k.blocks > 0) {
+      opt_in_dynamic_smem<fa2_backward_kernel<T, kD, true>>(kSmem);
+      fa2_backward_kernel<T, kD, true><<<p.stream_k.blocks, Tr::kThreads, kSmem, stream>>>(p);
+      LLMI_LAUNCH_CHECK();
+    }
+  });
 }
 
 }  // namespace flash

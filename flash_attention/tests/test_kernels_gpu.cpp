@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "../kernels/backward_launch.h"
 #include "gpu_case.h"
 #include "llmi/catch.h"
 #include "llmi/check.h"
@@ -198,6 +199,12 @@ std::vector<Problem> backward_problems() {
   for (int d : {64, 128})
     for (bool causal : {false, true})
       ps.push_back(fixed_length_problem(DType::BF16, 1, 2, 2, d, 600, 600, causal));
+  // Enough equal key blocks for the tensor-core backward's stream-K schedule (stream_k.h). On
+  // 132 SMs (H100, H200): 3 key blocks x 96 (head, sequence) pairs = 288 tiles run 132 whole,
+  // then 156 split (MHA: dK and dV straight to the outputs); 3 x 64 = 192 tiles all split (GQA:
+  // dK and dV per query head in fp32). Most split tiles are cut between two blocks.
+  ps.push_back(fixed_length_problem(DType::BF16, 2, 48, 48, 128, 300, 300, false));
+  ps.push_back(fixed_length_problem(DType::BF16, 2, 32, 8, 64, 300, 300, false));
   return ps;
 }
 
@@ -220,9 +227,17 @@ bool any_problem(const Problem&) { return true; }
 
 // One test case per kernel family, so that compute-sanitizer can check the FA kernels without
 // cuBLAS's (racecheck fails on those with an internal error).
+// Stream-K from any length (fa2_backward keeps it for >= 1024 query rows), so the split kernel
+// runs on the grid's small problems that have enough tiles.
+void fa2_backward_any_stream_k(const Problem& p, const BackwardArgs& a) {
+  fa2_backward_stream_k_from(p, a, workspace(), /*min_rows=*/0, nullptr);
+}
+
 TEST_CASE("FA2 backward matches the reference gradients") {
+  check_backward_kernel("fa2", fa2_backward_any_stream_k, any_problem);
+  // and through the public entry point, which runs those problems one block per tile
   check_backward_kernel("fa2", [](auto& p, auto& a) { fa2_backward(p, a, workspace()); },
-                        any_problem);
+                        [](const Problem& p) { return p.heads_q * p.batch() >= 64; });
 }
 
 TEST_CASE("FA1 backward matches the reference gradients") {
@@ -248,6 +263,12 @@ TEST_CASE("standard attention backward matches the reference gradients") {
       });
 }
 
+std::vector<unsigned char> host_bytes(const llmi::Tensor& t) {
+  const llmi::Tensor h = t.to(llmi::Device::Host);
+  const auto* b = static_cast<const unsigned char*>(h.raw());
+  return {b, b + h.nbytes()};
+}
+
 TEST_CASE("the forward kernels are deterministic: identical bits across runs") {
   const Problem p = fixed_length_problem(DType::BF16, 2, 8, 2, 128, 300, 700, true);
   DeviceCase c(p, 42);
@@ -261,11 +282,36 @@ TEST_CASE("the forward kernels are deterministic: identical bits across runs") {
       else if (std::string(which) == "decode") flash_decode(p, a, workspace(), {7});
       else fa1_forward(p, a, workspace());
       LLMI_CUDA_CHECK(cudaDeviceSynchronize());
-      const llmi::Tensor h = out.to(llmi::Device::Host);
-      runs.emplace_back(static_cast<const unsigned char*>(h.raw()),
-                        static_cast<const unsigned char*>(h.raw()) + h.nbytes());
+      runs.push_back(host_bytes(out));
     }
     INFO(which);
+    CHECK(runs[0] == runs[1]);
+    CHECK(runs[0] == runs[2]);
+  }
+}
+
+// dQ is summed with atomics (FA2's default, not deterministic); each dK, dV element is written by
+// one block, which under stream-K first adds the previous block's partial sums in a fixed order.
+TEST_CASE("the FA2 backward's dK and dV are deterministic: identical bits across runs") {
+  for (const Problem& p : {fixed_length_problem(DType::BF16, 2, 48, 48, 128, 300, 300, false),
+                           fixed_length_problem(DType::BF16, 2, 32, 8, 64, 300, 300, false)}) {
+    DeviceCase c(p, 43);
+    llmi::Tensor out({p.total_q(), p.heads_q, p.head_dim}, p.dtype, llmi::Device::Cuda);
+    llmi::DeviceBuffer<float> lse(size_t(p.total_q()) * p.heads_q);
+    fa2_forward(p, c.args(out, &lse));
+    std::vector<std::vector<unsigned char>> runs;
+    for (int rep = 0; rep < 3; ++rep) {
+      llmi::Tensor dq(c.q.shape(), p.dtype, llmi::Device::Cuda),
+          dk(c.k.shape(), p.dtype, llmi::Device::Cuda), dv(c.k.shape(), p.dtype, llmi::Device::Cuda);
+      dk.poison();
+      dv.poison();
+      fa2_backward_any_stream_k(p, c.backward_args(out, &lse, dq, dk, dv));
+      LLMI_CUDA_CHECK(cudaDeviceSynchronize());
+      std::vector<unsigned char> bytes = host_bytes(dk), v_bytes = host_bytes(dv);
+      bytes.insert(bytes.end(), v_bytes.begin(), v_bytes.end());
+      runs.push_back(std::move(bytes));
+    }
+    INFO(p.str());
     CHECK(runs[0] == runs[1]);
     CHECK(runs[0] == runs[2]);
   }
