@@ -201,9 +201,11 @@ std::vector<Problem> backward_problems() {
       ps.push_back(fixed_length_problem(DType::BF16, 1, 2, 2, d, 600, 600, causal));
   // Enough equal key blocks for the tensor-core backward's stream-K schedule (stream_k.h). On
   // 132 SMs (H100, H200): 3 key blocks x 96 (head, sequence) pairs = 288 tiles run 132 whole,
-  // then 156 split (MHA: dK and dV straight to the outputs); 3 x 64 = 192 tiles all split (GQA:
-  // dK and dV per query head in fp32). Most split tiles are cut between two blocks.
+  // then 156 split (MHA: dK and dV straight to the outputs; bf16 at d = 128, fp16 at d = 64);
+  // 3 x 64 = 192 tiles all split (GQA: dK and dV per query head in fp32). Most split tiles are
+  // cut between two blocks.
   ps.push_back(fixed_length_problem(DType::BF16, 2, 48, 48, 128, 300, 300, false));
+  ps.push_back(fixed_length_problem(DType::F16, 2, 48, 48, 64, 300, 300, false));
   ps.push_back(fixed_length_problem(DType::BF16, 2, 32, 8, 64, 300, 300, false));
   return ps;
 }
