@@ -185,8 +185,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
        ++piece_index) {
     const TilePiece piece =
         kSplit ? TilePiece{pieces[piece_index].tile, pieces[piece_index].step_begin,
-                           pieces[piece_index].step_end, PieceRole::kWhole}
-               : TilePiece{int(blockIdx.x), 0, 0, PieceRole::kWhole};
+                           pieces[piece_index].step_end, PieceRole::kWhole, 0}
+               : TilePiece{int(blockIdx.x), 0, 0, PieceRole::kWhole, 0};
     // Which key block: longest first (block_order.h); under the causal mask the first key block
     // serves every query block.
     const GridBlock blk = lpt_block(piece.tile, p.key_blocks, p.heads_q, p.batch, p.lpt_section);
@@ -368,7 +368,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
 
     mma::cp_async_wait_all();  // nothing may be in flight at exit (no query block: K/V loads)
 
-    // A tile cut between this block and the next (stream_k.h): hand the partial sums on.
+    // A piece of a tile cut between blocks (stream_k.h): hand the partial sums on.
     float4* const partial = reinterpret_cast<float4*>(p.dkv_partial);
     const PieceRole role = kSplit ? pieces[piece_index].role : PieceRole::kWhole;
     if (role == PieceRole::kContribute) {
@@ -379,17 +379,19 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       if (tid == 0) atomicExch(p.stream_k_flags + blockIdx.x, 1);
       continue;
     }
-    // The rest of a tile cut between the previous block and this one: add that block's
-    // partial sums (written in its first piece, so long ready), and clear its flag for the
-    // next call.
+    // The last piece of a cut tile: add the partial sums of the blocks that ran its other pieces
+    // (each wrote them in its first piece, so long ready), in block order, and clear their
+    // flags for the next call.
     if (role == PieceRole::kFinalize) {
-      if (tid == 0) {
-        while (atomicCAS(p.stream_k_flags + blockIdx.x - 1, 1, 0) != 1) __nanosleep(128);
-        __threadfence();
+      for (int from = pieces[piece_index].first_contributor; from < int(blockIdx.x); ++from) {
+        if (tid == 0) {
+          while (atomicCAS(p.stream_k_flags + from, 1, 0) != 1) __nanosleep(128);
+          __threadfence();
+        }
+        __syncthreads();
+        add_partial<Tr::kThreads>(partial + size_t(from) * Tr::kPartialFloat4s, acc_dk, acc_dv,
+                                  tid);
       }
-      __syncthreads();
-      add_partial<Tr::kThreads>(partial + size_t(blockIdx.x - 1) * Tr::kPartialFloat4s, acc_dk,
-                                acc_dv, tid);
     }
 
     // ---- line 19: write dK_j (scaled) and dV_j: with one query head per kv head, straight into
