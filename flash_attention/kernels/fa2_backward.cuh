@@ -23,8 +23,9 @@
 //     S, dP   128 x 128   warps 4 x 2,                  32 x 64 each
 //     dV, dK  128 x 64    warps 4 x 2,                  32 x 32 each
 //     dQ      128 x 64    warps 4 x 2,                  32 x 32 each
-// Non-causal equal-length batches run on one persistent block per SM with the tiles' query steps
-// shared out evenly (stream_k.h); every other grid is one block per key block.
+// Non-causal equal-length batches (from 1024 query rows) run the tiles past the last whole wave
+// on one persistent block per SM, their query steps shared out evenly (stream_k.h); every other
+// tile runs on one block per key block.
 // The first version (64 x 64 tile, 4 warps each owning 16 rows of every GEMM) loaded 0.63
 // ldmatrix per MMA and added dQ per 64 keys; it was bound by shared-memory traffic (L1 81%
 // busy, tensor pipe 24%, ncu on an H200, 2026-12-02) at ~150 TFLOP/s.

@@ -41,9 +41,10 @@ StreamKSchedule fa2_stream_k(const Problem& p, int key_blocks, int min_rows) {
 
 void fa2_backward(const Problem& p, const BackwardArgs& a, Workspace& ws, cudaStream_t stream) {
   // A split block runs one more piece than a whole-tile block, each with its own K, V load and
-  // pipeline start, which short tiles do not earn back (H200, 2026-12-02: at 512 query rows
-  // d = 128 lost 1.7% and d = 64 gained nothing; at 1024 d = 64 gained 1.8% and d = 128 broke
-  // even; from 2048 both gain).
+  // pipeline start, which short tiles do not earn back (H200, 2026-12-02, with 2b9562d's split
+  // part of one to two waves: at 512 query rows d = 128 lost 1.7% and d = 64 gained nothing;
+  // at 1024 d = 64 gained 1.8% and d = 128 broke even; from 2048 both gain. With eb38964's
+  // smaller split part d = 128 gained 1.2% at 1024; 512 was not measured again).
   fa2_backward_stream_k_from(p, a, ws, /*min_rows=*/1024, stream);
 }
 
