@@ -184,13 +184,13 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   const volatile TilePiece* pieces = s_pieces;
   for (int piece_index = 0; piece_index < (kSplit ? *static_cast<volatile int*>(&s_num_pieces) : 1);
        ++piece_index) {
-    const TilePiece piece =
-        kSplit ? TilePiece{pieces[piece_index].tile, pieces[piece_index].step_begin,
-                           pieces[piece_index].step_end, PieceRole::kWhole, 0}
-               : TilePiece{int(blockIdx.x), 0, 0, PieceRole::kWhole, 0};
+    // (the role is read after the query loop, where it is used)
+    const int tile = kSplit ? pieces[piece_index].tile : int(blockIdx.x);
+    const int step_begin = kSplit ? pieces[piece_index].step_begin : 0;
+    const int step_end = kSplit ? pieces[piece_index].step_end : 0;
     // Which key block: longest first (block_order.h); under the causal mask the first key block
     // serves every query block.
-    const GridBlock blk = lpt_block(piece.tile, p.key_blocks, p.heads_q, p.batch, p.lpt_section);
+    const GridBlock blk = lpt_block(tile, p.key_blocks, p.heads_q, p.batch, p.lpt_section);
     const int h = blk.head, b = blk.batch, kv_head = h / p.group;
     const int q0 = p.cu_seqlens_q[b], sq = p.cu_seqlens_q[b + 1] - q0;
     const int k0 = p.cu_seqlens_k[b], sk = p.cu_seqlens_k[b + 1] - k0;
@@ -225,8 +225,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
     // This piece's query blocks [i_begin, i_end); causal: query blocks wholly above this key
     // block see none of it.
     const int causal_begin = causal() ? max(0, (n0 - diag) / kBM * kBM) : 0;
-    const int i_begin = kSplit ? max(causal_begin, piece.step_begin * kBM) : causal_begin;
-    const int i_end = kSplit ? min(sq, piece.step_end * kBM) : sq;
+    const int i_begin = kSplit ? max(causal_begin, step_begin * kBM) : causal_begin;
+    const int i_end = kSplit ? min(sq, step_end * kBM) : sq;
     if (i_begin < i_end) load_q_do(i_begin, 0);
     mma::cp_async_commit();
     float acc_dv[2][Tr::kKvDTiles][4] = {}, acc_dk[2][Tr::kKvDTiles][4] = {};
@@ -269,14 +269,16 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       gemm_s(acc_s, cQ, lane_k);
       const bool need_mask = n0 + s_key + kSCols > sk ||
                              (causal() && n0 + s_key + kSCols - 1 > i0 + s_row + diag);
-      [[maybe_unused]] uint32_t p16[2][2][kPInRegisters ? kSTiles : 1];  // [m-tile][row half][n-tile]
+      // [m-tile][row half][n-tile]
+      [[maybe_unused]] uint32_t p16[2][2][kPInRegisters ? kSTiles : 1];
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
         for (int hh = 0; hh < 2; ++hh) {
           const int r = s_row + mt * 16 + g + 8 * hh, row = i0 + r;
           const float L = sLse[stage * kBM + r];
-          const float lse2 = L == -INFINITY ? INFINITY : L * kLog2e;  // a row that saw no key: P = 0
+          // a row that saw no key: P = 0
+          const float lse2 = L == -INFINITY ? INFINITY : L * kLog2e;
 #pragma unroll
           for (int nt = 0; nt < kSTiles; ++nt) {
             float pv[2];
@@ -288,7 +290,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
             }
             const uint32_t packed = E::pack(pv[0], pv[1]);
             if constexpr (kPInRegisters) p16[mt][hh][nt] = packed;
-            *reinterpret_cast<uint32_t*>(sP + mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c)) = packed;
+            const int at = mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c);
+            *reinterpret_cast<uint32_t*>(sP + at) = packed;
           }
         }
 
@@ -311,7 +314,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
             else packed = *reinterpret_cast<const uint32_t*>(sP + at);
             const float2 pv = E::unpack(packed);
             *reinterpret_cast<uint32_t*>(sdS + at) =
-                E::pack(pv.x * (acc_dp[mt][nt][2 * hh] - dlt), pv.y * (acc_dp[mt][nt][2 * hh + 1] - dlt));
+                E::pack(pv.x * (acc_dp[mt][nt][2 * hh] - dlt),
+                        pv.y * (acc_dp[mt][nt][2 * hh + 1] - dlt));
           }
         }
       __syncthreads();
@@ -412,8 +416,10 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
                                         acc_dk[mt][dt][2 * hh + 1] * p.scale);
           const float2 dv = make_float2(acc_dv[mt][dt][2 * hh], acc_dv[mt][dt][2 * hh + 1]);
           if (to_output) {
-            *reinterpret_cast<uint32_t*>(static_cast<T*>(p.dk) + off + dt * 8) = E::pack(dk.x, dk.y);
-            *reinterpret_cast<uint32_t*>(static_cast<T*>(p.dv) + off + dt * 8) = E::pack(dv.x, dv.y);
+            T* const to_dk = static_cast<T*>(p.dk) + off + dt * 8;
+            T* const to_dv = static_cast<T*>(p.dv) + off + dt * 8;
+            *reinterpret_cast<uint32_t*>(to_dk) = E::pack(dk.x, dk.y);
+            *reinterpret_cast<uint32_t*>(to_dv) = E::pack(dv.x, dv.y);
           } else {
             *reinterpret_cast<float2*>(p.dk_head + off + dt * 8) = dk;
             *reinterpret_cast<float2*>(p.dv_head + off + dt * 8) = dv;
