@@ -235,6 +235,25 @@ __device__ __forceinline__ void load_rows_async(T* smem, const T* src, size_t ro
   }
 }
 
+// The reverse of load_rows_async: the first valid_rows rows of a swizzled [kRows][kD] tile to
+// dst + r * row_stride, 16 bytes per thread, so a warp stores whole rows (coalesced).
+template <int kRows, int kD, int kThreads, typename T>
+__device__ __forceinline__ void store_rows(T* dst, const T* smem, size_t row_stride,
+                                           int valid_rows, int tid) {
+  constexpr int kChunks = kD / 8;
+  static_assert(kThreads % kChunks == 0, "a pass of the threads must cover whole rows");
+  constexpr int kRowStep = kThreads / kChunks;
+  static_assert(kRows % kRowStep == 0, "the tile must be a whole number of passes");
+  const int c = (tid % kChunks) * 8, r0 = tid / kChunks;
+#pragma unroll
+  for (int i = 0; i < kRows / kRowStep; ++i) {
+    const int r = r0 + i * kRowStep;
+    if (r < valid_rows)
+      *reinterpret_cast<uint4*>(dst + r * row_stride + c) =
+          *reinterpret_cast<const uint4*>(smem + swizzle<kD>(r, c));
+  }
+}
+
 // *p += (a, b) for two consecutive floats (8-byte aligned): one vector atomic on sm_90, whose
 // L2 reduction units take float2 (half the atomic requests of two scalar adds).
 __device__ __forceinline__ void atomic_add2(float* p, float a, float b) {
