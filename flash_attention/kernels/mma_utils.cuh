@@ -205,6 +205,20 @@ __device__ __forceinline__ void ldsm_b_trans(uint32_t (&b0)[2], uint32_t (&b1)[2
   b0[0] = r[0], b0[1] = r[1], b1[0] = r[2], b1[1] = r[3];
 }
 
+// Thread `tid`'s share of a [kRows][kD] tile of 16-bit elements moved by kThreads threads in
+// 16-byte chunks: chunk `col` / 8 of rows row0, row0 + kRowStep, ... (kPasses rows).
+template <int kRows, int kD, int kThreads>
+struct RowPasses {
+  static constexpr int kChunks = kD / 8;
+  static_assert(kThreads % kChunks == 0, "a pass of the threads must cover whole rows");
+  static constexpr int kRowStep = kThreads / kChunks;
+  static_assert(kRows % kRowStep == 0, "the tile must be a whole number of passes");
+  static constexpr int kPasses = kRows / kRowStep;
+  int col, row0;
+  __device__ __forceinline__ explicit RowPasses(int tid)
+      : col((tid % kChunks) * 8), row0(tid / kChunks) {}
+};
+
 // Copies a [kRows][kD] tile into swizzled shared memory with kThreads threads (this one is
 // `tid`): row r comes from src + r * row_stride; rows >= valid_rows are zero-filled (rows past
 // the end of a sequence then add nothing to P V). Thread t always copies 16-byte chunk
@@ -214,23 +228,21 @@ __device__ __forceinline__ void ldsm_b_trans(uint32_t (&b0)[2], uint32_t (&b1)[2
 template <int kRows, int kD, int kThreads, typename T>
 __device__ __forceinline__ void load_rows_async(T* smem, const T* src, size_t row_stride,
                                                 int valid_rows, int tid) {
-  constexpr int kChunks = kD / 8;
-  static_assert(kThreads % kChunks == 0, "a pass of the threads must cover whole rows");
-  constexpr int kRowStep = kThreads / kChunks;
-  static_assert(kRows % kRowStep == 0, "the tile must be a whole number of passes");
-  const int c = (tid % kChunks) * 8, r0 = tid / kChunks;
+  using Passes = RowPasses<kRows, kD, kThreads>;
+  const Passes my(tid);
+  const int c = my.col, r0 = my.row0;
   const T* from = src + r0 * row_stride + c;
-  const size_t step = kRowStep * row_stride;
+  const size_t step = Passes::kRowStep * row_stride;
   if (valid_rows >= kRows) {
 #pragma unroll
-    for (int i = 0; i < kRows / kRowStep; ++i)
-      cp_async_16(smem + swizzle<kD>(r0 + i * kRowStep, c), from + i * step);
+    for (int i = 0; i < Passes::kPasses; ++i)
+      cp_async_16(smem + swizzle<kD>(r0 + i * Passes::kRowStep, c), from + i * step);
   } else {
 #pragma unroll
-    for (int i = 0; i < kRows / kRowStep; ++i) {
-      const bool valid = r0 + i * kRowStep < valid_rows;
-      cp_async_16_zfill(smem + swizzle<kD>(r0 + i * kRowStep, c), valid ? from + i * step : src,
-                        valid);
+    for (int i = 0; i < Passes::kPasses; ++i) {
+      const bool valid = r0 + i * Passes::kRowStep < valid_rows;
+      cp_async_16_zfill(smem + swizzle<kD>(r0 + i * Passes::kRowStep, c),
+                        valid ? from + i * step : src, valid);
     }
   }
 }
@@ -240,17 +252,14 @@ __device__ __forceinline__ void load_rows_async(T* smem, const T* src, size_t ro
 template <int kRows, int kD, int kThreads, typename T>
 __device__ __forceinline__ void store_rows(T* dst, const T* smem, size_t row_stride,
                                            int valid_rows, int tid) {
-  constexpr int kChunks = kD / 8;
-  static_assert(kThreads % kChunks == 0, "a pass of the threads must cover whole rows");
-  constexpr int kRowStep = kThreads / kChunks;
-  static_assert(kRows % kRowStep == 0, "the tile must be a whole number of passes");
-  const int c = (tid % kChunks) * 8, r0 = tid / kChunks;
+  using Passes = RowPasses<kRows, kD, kThreads>;
+  const Passes my(tid);
 #pragma unroll
-  for (int i = 0; i < kRows / kRowStep; ++i) {
-    const int r = r0 + i * kRowStep;
+  for (int i = 0; i < Passes::kPasses; ++i) {
+    const int r = my.row0 + i * Passes::kRowStep;
     if (r < valid_rows)
-      *reinterpret_cast<uint4*>(dst + r * row_stride + c) =
-          *reinterpret_cast<const uint4*>(smem + swizzle<kD>(r, c));
+      *reinterpret_cast<uint4*>(dst + r * row_stride + my.col) =
+          *reinterpret_cast<const uint4*>(smem + swizzle<kD>(r, my.col));
   }
 }
 
