@@ -17,6 +17,15 @@ using namespace flash::test;
 using llmi::DType;
 
 namespace {
+// A varlen batch: one sequence per pair of query and key lengths.
+Problem varlen_problem(DType t, int heads_q, int heads_kv, int d, bool causal,
+                       const std::vector<int>& q_lengths, const std::vector<int>& k_lengths) {
+  Problem p = fixed_length_problem(t, int(q_lengths.size()), heads_q, heads_kv, d, 0, 0, causal);
+  p.cu_seqlens_q = cumulative_offsets(q_lengths);
+  p.cu_seqlens_k = cumulative_offsets(k_lengths);
+  return p;
+}
+
 // The shape grid, for one head dim and dtype.
 std::vector<Problem> shape_grid(DType t, int d) {
   std::vector<Problem> grid;
@@ -25,10 +34,7 @@ std::vector<Problem> shape_grid(DType t, int d) {
     grid.push_back(fixed_length_problem(t, 1, 4, 1, d, 1, 1, causal));      // MQA, length 1
     grid.push_back(fixed_length_problem(t, 2, 6, 2, d, 130, 200, causal));  // GQA, chunked prefill
     grid.push_back(fixed_length_problem(t, 1, 2, 2, d, 150, 64, causal));   // more queries than keys
-    Problem v = fixed_length_problem(t, 3, 4, 2, d, 0, 0, causal);          // varlen
-    v.cu_seqlens_q = cumulative_offsets({1, 67, 129});
-    v.cu_seqlens_k = cumulative_offsets({33, 67, 300});
-    grid.push_back(v);
+    grid.push_back(varlen_problem(t, 4, 2, d, causal, {1, 67, 129}, {33, 67, 300}));
   }
   return grid;
 }
@@ -102,10 +108,7 @@ TEST_CASE("Flash-Decoding (split-KV, packed GQA) matches the reference") {
   // every split streams several key tiles; and a varlen batch whose middle sequence has a
   // single key tile and whose last has none (output 0, lse -inf).
   ps.push_back(fixed_length_problem(DType::BF16, 1, 32, 8, 128, 1, 20000, true));
-  Problem varlen = fixed_length_problem(DType::BF16, 3, 16, 2, 128, 0, 0, true);
-  varlen.cu_seqlens_q = cumulative_offsets({1, 2, 1});
-  varlen.cu_seqlens_k = cumulative_offsets({5000, 17, 0});
-  ps.push_back(varlen);
+  ps.push_back(varlen_problem(DType::BF16, 16, 2, 128, true, {1, 2, 1}, {5000, 17, 0}));
   for (int splits : {0, 1, 3, 16}) {
     INFO("num_splits=" << splits);
     check_forward_kernel("decode",
@@ -212,10 +215,7 @@ std::vector<Problem> backward_problems() {
   // More tiles than SMs under the causal mask, a third of them past their sequence's end, so
   // the tensor-core backward's longest-first order (block_order.h) runs over several waves and
   // skips empty tiles (5 key blocks x 24 heads x 3 sequences = 360 tiles, 240 with keys).
-  Problem v = fixed_length_problem(DType::BF16, 3, 24, 24, 64, 0, 0, true);
-  v.cu_seqlens_q = cumulative_offsets({100, 300, 520});
-  v.cu_seqlens_k = cumulative_offsets({140, 300, 520});
-  ps.push_back(v);
+  ps.push_back(varlen_problem(DType::BF16, 24, 24, 64, true, {100, 300, 520}, {140, 300, 520}));
   return ps;
 }
 
