@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "backward_launch.h"
+#include "element_type.h"
 #include "mma_utils.cuh"
 #include "llmi/check.h"
 
@@ -108,19 +109,13 @@ BwdScratch backward_prologue(const Problem& p, const BackwardArgs& a, bool dkv_p
   BwdScratch s{f, heads, heads ? heads + dk_head_elems : nullptr, f + dq_elems + 2 * dk_head_elems,
                partial_floats > 0 ? partial : nullptr};
   if (p.total_q() == 0) return s;
-  if (p.dtype == llmi::DType::BF16)
-    launch_delta<__nv_bfloat16>(p, a, s, stream);
-  else
-    launch_delta<__half>(p, a, s, stream);
+  with_element_type(p.dtype, [&](auto type) { launch_delta<decltype(type)>(p, a, s, stream); });
   return s;
 }
 
 void backward_epilogue(const Problem& p, const BackwardArgs& a, const BwdScratch& s,
                        cudaStream_t stream) {
-  if (p.dtype == llmi::DType::BF16)
-    launch_finalize<__nv_bfloat16>(p, a, s, stream);
-  else
-    launch_finalize<__half>(p, a, s, stream);
+  with_element_type(p.dtype, [&](auto type) { launch_finalize<decltype(type)>(p, a, s, stream); });
 }
 
 }  // namespace flash

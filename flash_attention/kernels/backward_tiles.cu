@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "backward_launch.h"
+#include "element_type.h"
 #include "fa1_tiles.cuh"
 #include "llmi/check.h"
 #include "smem_opt_in.h"
@@ -138,10 +139,9 @@ void launch_tiles(const Problem& pr, const BackwardArgs& a, const BwdScratch& s,
 
 void run_backward_tiles(const Problem& p, const BackwardArgs& a, const BwdScratch& s,
                         bool parallel_over_keys, cudaStream_t stream) {
-  if (p.dtype == llmi::DType::BF16)
-    launch_tiles<__nv_bfloat16>(p, a, s, parallel_over_keys, stream);
-  else
-    launch_tiles<__half>(p, a, s, parallel_over_keys, stream);
+  with_element_type(p.dtype, [&](auto type) {
+    launch_tiles<decltype(type)>(p, a, s, parallel_over_keys, stream);
+  });
 }
 
 }  // namespace flash

@@ -5,6 +5,7 @@
 // one block per query block). The outer loop walks key/value blocks j, the inner loop query
 // blocks i, and O, l, m live in HBM between iterations, exactly as the algorithm states: that
 // is the IO FA2 later removes by swapping the loops. S and P exist only as a 32 x 32 tile.
+#include "element_type.h"
 #include "fa1_forward_launch.h"
 #include "fa1_tiles.cuh"
 #include "llmi/check.h"
@@ -114,10 +115,7 @@ void launch(const Fa1FwdParams& p, int batch, cudaStream_t stream) {
 }  // namespace
 
 void run_fa1_forward(const Fa1FwdParams& p, llmi::DType dtype, int batch, cudaStream_t stream) {
-  if (dtype == llmi::DType::BF16)
-    launch<__nv_bfloat16>(p, batch, stream);
-  else
-    launch<__half>(p, batch, stream);
+  with_element_type(dtype, [&](auto type) { launch<decltype(type)>(p, batch, stream); });
 }
 
 }  // namespace flash

@@ -35,6 +35,7 @@
 
 #include "backward_launch.h"
 #include "block_order.h"
+#include "element_type.h"
 #include "llmi/check.h"
 #include "mma_utils.cuh"
 #include "occupancy.h"
@@ -445,15 +446,6 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
         }
     }
   }
-}
-
-// Calls f with a value of the element type of `dtype`.
-template <typename F>
-void with_element_type(llmi::DType dtype, F&& f) {
-  if (dtype == llmi::DType::BF16)
-    f(__nv_bfloat16{});
-  else
-    f(__half{});
 }
 
 template <int kD>

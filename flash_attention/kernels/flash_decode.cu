@@ -30,6 +30,7 @@
 #include <cfloat>
 
 #include "flash_decode_launch.h"
+#include "element_type.h"
 #include "llmi/check.h"
 #include "llmi/pdl.cuh"
 #include "mma_utils.cuh"
@@ -393,8 +394,7 @@ void dispatch(int head_dim, llmi::DType dtype, F&& f) {
     }
     LLMI_REQUIRE(false, "head dim " << head_dim << " is not supported (64, 128, 256)");
   };
-  if (dtype == llmi::DType::BF16) return typed(__nv_bfloat16{});
-  return typed(__half{});
+  with_element_type(dtype, typed);
 }
 
 }  // namespace

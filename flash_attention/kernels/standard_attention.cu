@@ -10,6 +10,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "element_type.h"
 #include "fa1_tiles.cuh"
 #include "flash_attention/attention.h"
 #include "llmi/check.h"
@@ -155,14 +156,12 @@ void standard_attention_forward(const Problem& pr, const ForwardArgs& a, Workspa
           Standard::kQ, st.S, Standard::kMat, stream);
   // Grid: (Sq, heads_q, batch)
   const dim3 grid(st.sq, st.Hq, st.B);
-  if (pr.dtype == llmi::DType::BF16)
-    softmax_kernel<<<grid, 256, 0, stream>>>(reinterpret_cast<const __nv_bfloat16*>(st.S),
-                                             reinterpret_cast<__nv_bfloat16*>(st.P), a.lse, st.sq,
-                                             st.sk, pr.scale(), pr.causal);
-  else
-    softmax_kernel<<<grid, 256, 0, stream>>>(reinterpret_cast<const __half*>(st.S),
-                                             reinterpret_cast<__half*>(st.P), a.lse, st.sq, st.sk,
+  with_element_type(pr.dtype, [&](auto type) {
+    using T = decltype(type);
+    softmax_kernel<<<grid, 256, 0, stream>>>(reinterpret_cast<const T*>(st.S),
+                                             reinterpret_cast<T*>(st.P), a.lse, st.sq, st.sk,
                                              pr.scale(), pr.causal);
+  });
   LLMI_LAUNCH_CHECK();
   // O^T [D, Sq] = V^T [D, Sk] P^T [Sk, Sq]
   st.gemm(CUBLAS_OP_N, CUBLAS_OP_N, st.D, st.sq, st.sk, 1.f, a.v, Standard::kKV, st.P,
@@ -191,14 +190,11 @@ void standard_attention_backward(const Problem& pr, const BackwardArgs& a, Works
           Standard::kQ, st.S, Standard::kMat, stream);
   // Grid: (Sq, heads_q, batch)
   const dim3 grid(st.sq, st.Hq, st.B);
-  if (pr.dtype == llmi::DType::BF16)
-    softmax_backward_kernel<<<grid, 256, 0, stream>>>(
-        reinterpret_cast<const __nv_bfloat16*>(st.P), reinterpret_cast<__nv_bfloat16*>(st.S),
-        st.sq, st.sk);
-  else
-    softmax_backward_kernel<<<grid, 256, 0, stream>>>(reinterpret_cast<const __half*>(st.P),
-                                                      reinterpret_cast<__half*>(st.S), st.sq,
-                                                      st.sk);
+  with_element_type(pr.dtype, [&](auto type) {
+    using T = decltype(type);
+    softmax_backward_kernel<<<grid, 256, 0, stream>>>(reinterpret_cast<const T*>(st.P),
+                                                      reinterpret_cast<T*>(st.S), st.sq, st.sk);
+  });
   LLMI_LAUNCH_CHECK();
   // dQ^T [D, Sq] = scale K^T [D, Sk] dS^T [Sk, Sq]
   st.gemm(CUBLAS_OP_N, CUBLAS_OP_N, st.D, st.sq, st.sk, scale, a.fwd.k, Standard::kKV, st.S,

@@ -1,8 +1,11 @@
-// CPU tests of the Problem description: offsets, validation messages, FLOP counting, and the
-// Flash-Decoding split heuristic.
+// CPU tests of the Problem description: offsets, validation messages, FLOP counting, the
+// launchers' dtype dispatch and the Flash-Decoding split heuristic.
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <type_traits>
 
+#include "../kernels/element_type.h"
 #include "flash_attention/problem.h"
 #include "flash_attention/split_kv.h"
 #include "llmi/catch.h"
@@ -80,6 +83,19 @@ TEST_CASE("FLOPs are counted as FlashAttention's benchmarks count them") {
   CHECK(forward_flops(chunk) == 4.0 * 100 * 250 * 64);
   // S and P of the standard implementation: 2 x batch x heads x Sq x Sk elements of 2 bytes.
   CHECK(standard_attention_scratch_bytes(p) == 2.0 * 2 * 16 * 8192.0 * 8192 * 2);
+}
+
+TEST_CASE("the launchers' dtype dispatch picks the element type the dtype names") {
+  auto element = [](DType dtype) {
+    std::string name;
+    with_element_type(dtype, [&](auto type) {
+      using T = decltype(type);
+      name = std::is_same_v<T, __nv_bfloat16> ? "bf16" : std::is_same_v<T, __half> ? "fp16" : "?";
+    });
+    return name;
+  };
+  CHECK(element(DType::BF16) == "bf16");
+  CHECK(element(DType::F16) == "fp16");
 }
 
 TEST_CASE("Flash-Decoding splits the keys to fill one wave of thread blocks") {
