@@ -100,14 +100,16 @@ __device__ __forceinline__ void add_partial(const float4* slot, float (&dk)[2][k
 // Whether every (first column, step) the kernel asks of its one-register ldmatrix lanes is one
 // ldsm_compact_exact allows (swizzle.h; tests/test_swizzle.cpp checks that rule), for every warp:
 // the operands that start at a warp's own column (dV/dK's dO^T and Q^T at kv_col, dQ's K^T at
-// dq_col, P^T and dS^T at kv_key); the others start at column 0, where every step is exact.
+// dq_col, P^T and dS^T at kv_key, the P and dS blocks it stores at s_key); the others start at
+// column 0, where every step is exact.
 template <typename Tr>
 constexpr bool compact_lanes_exact() {
   for (int w = 0; w < Tr::kWarps; ++w)
     for (int j = 0; j < 8; ++j)
       if ((j < Tr::kKvDTiles / 2 && !mma::ldsm_compact_exact(Tr::kv_col(w), j)) ||
           (j < Tr::kDqDTiles / 2 && !mma::ldsm_compact_exact(Tr::dq_col(w), j)) ||
-          (j < 2 && !mma::ldsm_compact_exact(Tr::kv_key(w), j)))
+          (j < 2 && !mma::ldsm_compact_exact(Tr::kv_key(w), j)) ||
+          (j < Tr::kSTiles / 2 && !mma::ldsm_compact_exact(Tr::s_key(w), j)))
         return false;
   return true;
 }
@@ -161,12 +163,17 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
               lane_do_t = lane_q_t.shifted(kQtoDo),
               lane_k_t = mma::lane_b_trans<kD, kCompact>(sK, lane, dq_col);
   const LaneN lane_ds = mma::lane_a<kBN, kCompact>(sdS, lane, dq_row);
+  // This warp's 32 x kSCols blocks of P and dS, stored 16 x 16 at a time by stmatrix (one
+  // instruction for four 4-byte stores per lane, and no swizzle arithmetic per store) and at
+  // d = 64 re-read by ldmatrix: d 64 231 -> 245 TFLOP/s at 8k, d 128 unchanged (H200, 2026-12-02).
+  const LaneN lane_p = mma::lane_a<kBN, kCompact>(sP, lane, s_row, s_key);
 
   const size_t q_stride = size_t(p.heads_q) * kD, kv_stride = size_t(p.heads_kv) * kD;
   // P for dS: held in registers across the dP GEMM at d = 128; re-read from shared memory at
-  // d = 64, whose 128 x 128 tile gives each warp 64 keys of P, and 32 more live registers made
-  // ptxas spill 380 bytes (H200, 2026-12-02: d 64 218 -> 224 TFLOP/s at 8k; the same change at
-  // d 128 lost 2.4%).
+  // d = 64, whose 128 x 128 tile gives each warp 64 keys of P: 32 more live registers made ptxas
+  // spill (H200, 2026-12-02: re-reading took d 64 from 218 to 224 TFLOP/s at 8k with 4-byte
+  // loads, and is still 3% faster with P stored and re-read by stmatrix/ldmatrix; the same change
+  // at d 128 lost 2.4%).
   constexpr bool kPInRegisters = kD >= 128;
 
   // The pieces of key blocks this block runs: its own key block, or its share of the split
@@ -268,32 +275,51 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       // above the causal diagonal are masked, in blocks that have any ----
       float acc_s[2][kSTiles][4] = {};
       gemm_s(acc_s, cQ, lane_k);
-      const bool need_mask = n0 + s_key + kSCols > sk ||
-                             (causal() && n0 + s_key + kSCols - 1 > i0 + s_row + diag);
-      // [m-tile][row half][n-tile]
-      [[maybe_unused]] uint32_t p16[2][2][kPInRegisters ? kSTiles : 1];
+      // The mask costs three compares and a select per element. With the test inside one loop
+      // the compiler predicated them into every block (SASS of dfae46f: ~3 ISETP and 1 FSEL per
+      // element), so the blocks that need it run their own copy of the loop (d 64 at 8k: 245 ->
+      // 257 TFLOP/s with the stmatrix stores; d 128 unchanged; H200, 2026-12-02).
+      auto exponentiate = [&](auto masked) {
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+          for (int hh = 0; hh < 2; ++hh) {
+            const int r = s_row + mt * 16 + g + 8 * hh, row = i0 + r;
+            const float L = sLse[stage * kBM + r];
+            // a row that saw no key: P = 0
+            const float lse2 = L == -INFINITY ? INFINITY : L * kLog2e;
+#pragma unroll
+            for (int nt = 0; nt < kSTiles; ++nt)
+#pragma unroll
+              for (int e = 0; e < 2; ++e) {
+                float& x = acc_s[mt][nt][2 * hh + e];
+                x = mma::exp2_approx(fmaf(x, p.scale_log2, -lse2));
+                if constexpr (decltype(masked)::value) {
+                  const int col = n0 + s_key + nt * 8 + 2 * c + e;
+                  if (col >= sk || (causal() && col > row + diag)) x = 0.f;
+                }
+              }
+          }
+      };
+      if (n0 + s_key + kSCols > sk || (causal() && n0 + s_key + kSCols - 1 > i0 + s_row + diag))
+        exponentiate(std::true_type());
+      else
+        exponentiate(std::false_type());
+      // P's 16 x 16 blocks as packed pairs in the A-fragment order ldmatrix and stmatrix use:
+      // [m-tile][n-tile pair][(g, n-tile 2np), (g+8, 2np), (g, 2np+1), (g+8, 2np+1)]
+      [[maybe_unused]] uint32_t p16[2][kPInRegisters ? kSTiles / 2 : 1][4];
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-        for (int hh = 0; hh < 2; ++hh) {
-          const int r = s_row + mt * 16 + g + 8 * hh, row = i0 + r;
-          const float L = sLse[stage * kBM + r];
-          // a row that saw no key: P = 0
-          const float lse2 = L == -INFINITY ? INFINITY : L * kLog2e;
+        for (int np = 0; np < kSTiles / 2; ++np) {
+          uint32_t packed[4];
 #pragma unroll
-          for (int nt = 0; nt < kSTiles; ++nt) {
-            float pv[2];
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              const int col = n0 + s_key + nt * 8 + 2 * c + e;
-              pv[e] = mma::exp2_approx(fmaf(acc_s[mt][nt][2 * hh + e], p.scale_log2, -lse2));
-              if (need_mask && (col >= sk || (causal() && col > row + diag))) pv[e] = 0.f;
-            }
-            const uint32_t packed = E::pack(pv[0], pv[1]);
-            if constexpr (kPInRegisters) p16[mt][hh][nt] = packed;
-            const int at = mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c);
-            *reinterpret_cast<uint32_t*>(sP + at) = packed;
+          for (int i = 0; i < 4; ++i) {
+            const float* x = acc_s[mt][2 * np + i / 2] + 2 * (i % 2);
+            packed[i] = E::pack(x[0], x[1]);
+            if constexpr (kPInRegisters) p16[mt][np][i] = packed[i];
           }
+          mma::stsm_x4(lane_p.addr(np, mt * 16), packed);
         }
 
       // ---- dP = dO_i V_j^T (line 14), dS = P o (dP - D) (line 16) from the rounded P (the
@@ -301,24 +327,30 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       // accumulators are never live together (the d = 128 kernel spilled with both) ----
       float acc_dp[2][kSTiles][4] = {};
       gemm_s(acc_dp, cdO, lane_v);
+      if constexpr (!kPInRegisters) __syncwarp();  // P is re-read from this warp's own blocks
 #pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
+      for (int mt = 0; mt < 2; ++mt) {
+        float dlt[2];  // D of rows g and g + 8 of the m-tile
 #pragma unroll
-        for (int hh = 0; hh < 2; ++hh) {
-          const int r = s_row + mt * 16 + g + 8 * hh;
-          const float dlt = sDelta[stage * kBM + r];
+        for (int hh = 0; hh < 2; ++hh) dlt[hh] = sDelta[stage * kBM + s_row + mt * 16 + g + 8 * hh];
 #pragma unroll
-          for (int nt = 0; nt < kSTiles; ++nt) {
-            const int at = mma::swizzle<kBN>(r, s_key + nt * 8 + 2 * c);
-            uint32_t packed;  // this lane's own P, so no barrier is needed before re-reading it
-            if constexpr (kPInRegisters) packed = p16[mt][hh][nt];
-            else packed = *reinterpret_cast<const uint32_t*>(sP + at);
-            const float2 pv = E::unpack(packed);
-            *reinterpret_cast<uint32_t*>(sdS + at) =
-                E::pack(pv.x * (acc_dp[mt][nt][2 * hh] - dlt),
-                        pv.y * (acc_dp[mt][nt][2 * hh + 1] - dlt));
+        for (int np = 0; np < kSTiles / 2; ++np) {
+          uint32_t pp[4], ds[4];
+          if constexpr (kPInRegisters) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) pp[i] = p16[mt][np][i];
+          } else {
+            mma::ldsm_x4(pp, lane_p.addr(np, mt * 16));
           }
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const float2 pv = E::unpack(pp[i]);
+            const float* dp = acc_dp[mt][2 * np + i / 2] + 2 * (i % 2);
+            ds[i] = E::pack(pv.x * (dp[0] - dlt[i % 2]), pv.y * (dp[1] - dlt[i % 2]));
+          }
+          mma::stsm_x4(lane_p.addr(np, mt * 16) + kPtoDs, ds);
         }
+      }
       __syncthreads();
 
       // ---- dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 17): this warp's 32 keys x d/2 ----

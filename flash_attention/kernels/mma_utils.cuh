@@ -155,15 +155,16 @@ struct LdsmLane {
 };
 
 // The lane's row and half for each operand form. Fragments then come from
-//   A 16x16 at (m0, k0) of A = X[m][k]            lane_a(X, lane, row0),  ldsm_x4(addr(k0 / 16, m0))
+//   A 16x16 at (m0, k0) of A = X[m][k]            lane_a(X, lane, row0, col0), ldsm_x4(addr((k0 - col0) / 16, m0))
 //   B n8 tiles n0, n0+8 over k0 of B = X[n][k]^T  lane_b(X, lane),        ldsm_x4(addr(k0 / 16, n0))
 //   B n8 tiles n0, n0+8 over k0 of B = X[k][n]    lane_b_trans(X, lane, col0), ldsm_x4_trans(addr((n0 - col0) / 16, k0))
 //   A 16x16 at (m0, k0) of A = X[k][m]^T          lane_a_trans(X, lane, col0), ldsm_x4_trans(addr((m0 - col0) / 16, k0))
 // row0 (a multiple of 8) offsets every row, e.g. to a warp's own rows.
 template <int kCols, bool kCompact = false>
-__device__ __forceinline__ LdsmLane<kCols, kCompact> lane_a(const void* X, int lane, int row0 = 0) {
+__device__ __forceinline__ LdsmLane<kCols, kCompact> lane_a(const void* X, int lane, int row0 = 0,
+                                                            int col0 = 0) {
   const LaneRow lr = lane_row_a(lane, row0);
-  return LdsmLane<kCols, kCompact>(X, lr.row, lr.sel);
+  return LdsmLane<kCols, kCompact>(X, lr.row, lr.sel, col0);
 }
 template <int kCols, bool kCompact = false>
 __device__ __forceinline__ LdsmLane<kCols, kCompact> lane_b(const void* X, int lane) {
@@ -203,6 +204,28 @@ __device__ __forceinline__ void ldsm_b_trans(uint32_t (&b0)[2], uint32_t (&b1)[2
   uint32_t r[4];
   ldsm_x4_trans(r, addr);
   b0[0] = r[0], b0[1] = r[1], b1[0] = r[2], b1[1] = r[3];
+}
+
+// The inverse of ldsm_x4: stores a 16 x 16 block held as an A fragment (or as the accumulators
+// of two adjacent n8 tiles, packed: {(g, 2c), (g+8, 2c), (g, 8+2c), (g+8, 8+2c)}) at the rows
+// a lane_a lane addresses. On sm_90 one stmatrix replaces four 4-byte stores per lane and their
+// per-lane swizzled addresses; before it, each lane fetches the row address of matrix i from
+// lane 8i + g and stores its own 4 bytes there (the swizzle moves whole 16-byte chunks, so the
+// lane's 4c-byte offset inside the row's chunk is unchanged).
+__device__ __forceinline__ void stsm_x4(uint32_t addr, const uint32_t (&r)[4]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1,%2,%3,%4};\n"
+               :
+               : "r"(addr), "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+               : "memory");
+#else
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t row = __shfl_sync(0xffffffffu, addr, 8 * i + lane / 4);
+    asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(row + 4 * (lane % 4)), "r"(r[i]) : "memory");
+  }
+#endif
 }
 
 // Thread `tid`'s share of a [kRows][kD] tile of 16-bit elements moved by kThreads threads in

@@ -97,6 +97,29 @@ TEST_CASE("each ldmatrix lane addresses the row and half its mma fragment needs"
   CHECK(lane_row_a(5, 32).sel == lane_row_a(5).sel);
 }
 
+// stsm_x4 (mma_utils.cuh) stores a 16 x 16 block from A-fragment registers at the rows lane_a
+// addresses, as stmatrix does on sm_90. Its fallback for older GPUs: lane (g, c) takes the row
+// address of matrix i from lane 8i + g and adds its own 2c elements. That must be where the
+// fragment puts register i of lane (g, c): row g + 8 (i % 2), column 8 (i / 2) + 2c of the block.
+TEST_CASE("stsm_x4's fallback stores each fragment register at its element") {
+  auto check = [](auto cols_constant) {
+    constexpr int kCols = decltype(cols_constant)::value;
+    for (int row0 : {0, 8, 48})
+      for (int col0 = 0; col0 < kCols; col0 += 16)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int i = 0; i < 4; ++i) {
+            const int g = lane / 4, c = lane % 4;
+            const LaneRow from = lane_row_a(8 * i + g, row0);
+            const int fallback = swizzle<kCols>(from.row, col0 + 8 * from.sel) + 2 * c;
+            INFO("kCols " << kCols << " row0 " << row0 << " col0 " << col0 << " lane " << lane
+                          << " register " << i);
+            REQUIRE(fallback == swizzle<kCols>(row0 + g + 8 * (i % 2), col0 + 8 * (i / 2) + 2 * c));
+          }
+  };
+  check(std::integral_constant<int, 64>());
+  check(std::integral_constant<int, 128>());
+}
+
 // Calls fn(form, lane's row, lane, col0, step j, dr, the swizzled byte offset of that step) for
 // every form, lane, starting column (multiples of 16), step inside the row and row offset dr
 // (multiples of 8 below max_dr): the space LdsmLane's address forms are checked over.
@@ -163,8 +186,9 @@ TEST_CASE("the one-register LdsmLane form is exact where ldsm_compact_exact allo
   check(std::integral_constant<int, 64>());
   check(std::integral_constant<int, 128>());
   check(std::integral_constant<int, 256>());
-  // The uses in the d = 128 backward (fa2_backward.cuh): steps 0-1 from col0 = 32 and 96
-  // (warp columns of P^T, dS^T and K^T), every step from col0 = 0 and 64.
+  // The uses in the backward (fa2_backward.cuh): steps 0-1 from col0 = 32 and 96 (d = 128: warp
+  // columns of P^T, dS^T and K^T, and of the P and dS blocks a warp stores), every step from
+  // col0 = 0 and 64.
   for (int col0 : {32, 96})
     for (int j : {0, 1}) CHECK(ldsm_compact_exact(col0, j));
   for (int col0 : {0, 64})
