@@ -16,28 +16,32 @@ template <typename T>
 __global__ void delta_kernel(const T* out,    // [total_q, Hq, D]
                              const T* dout,   // [total_q, Hq, D]
                              float* delta,    // [Hq, total_q]
-                             float* dq_acc,   // [total_q, Hq, D]
+                             float* dq_acc,   // [Hq, total_q, D]
                              int total_q, int heads_q, int d) {
   const int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;  // row = t * Hq + h
   if (row >= total_q * heads_q) return;
   const size_t off = size_t(row) * d;
+  const size_t head_major = size_t(row % heads_q) * total_q + row / heads_q;
   float acc = 0;
   for (int c = 4 * lane; c < d; c += 128) {
     const float4 o = mma::load4(out + off + c), g = mma::load4(dout + off + c);
     acc += o.x * g.x + o.y * g.y + o.z * g.z + o.w * g.w;
-    *reinterpret_cast<float4*>(dq_acc + off + c) = make_float4(0, 0, 0, 0);
+    *reinterpret_cast<float4*>(dq_acc + head_major * d + c) = make_float4(0, 0, 0, 0);
   }
   for (int o = 16; o; o /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-  if (lane == 0) delta[size_t(row % heads_q) * total_q + row / heads_q] = acc;
+  if (lane == 0) delta[head_major] = acc;
 }
 
-// dq = scale * dq_acc in the output dtype (the main kernels accumulate sum_j dS_ij K_j and leave
-// the softmax scale of dS = P o (dP - D) * scale to this one pass), 4 elements per thread.
+// dq[t, h] = scale * dq_acc[h, t] in the output dtype (the main kernels accumulate
+// sum_j dS_ij K_j and leave the softmax scale of dS = P o (dP - D) * scale to this one pass),
+// 4 elements per thread.
 template <typename T>
-__global__ void convert_dq_kernel(const float* dq_acc, T* dq, size_t elems, float scale) {
+__global__ void convert_dq_kernel(const float* dq_acc, T* dq, size_t elems, int total_q,
+                                  int heads_q, int d, float scale) {
   for (size_t i = 4 * (blockIdx.x * size_t(blockDim.x) + threadIdx.x); i < elems;
        i += 4 * size_t(gridDim.x) * blockDim.x) {
-    const float4 a = *reinterpret_cast<const float4*>(dq_acc + i);
+    const size_t t = i / (size_t(heads_q) * d), h = i / d % heads_q, c = i % d;
+    const float4 a = *reinterpret_cast<const float4*>(dq_acc + (h * total_q + t) * d + c);
     mma::store4(dq + i, make_float4(a.x * scale, a.y * scale, a.z * scale, a.w * scale));
   }
 }
@@ -83,8 +87,8 @@ void launch_finalize(const Problem& p, const BackwardArgs& a, const BwdScratch& 
   const size_t dq_elems = size_t(p.total_q()) * p.heads_q * p.head_dim;
   const size_t dkv_elems = size_t(p.total_k()) * p.heads_kv * p.head_dim;
   if (dq_elems > 0) {
-    convert_dq_kernel<T><<<grid_for(dq_elems), 256, 0, stream>>>(s.dq_acc, static_cast<T*>(a.dq),
-                                                                  dq_elems, p.scale());
+    convert_dq_kernel<T><<<grid_for(dq_elems), 256, 0, stream>>>(
+        s.dq_acc, static_cast<T*>(a.dq), dq_elems, p.total_q(), p.heads_q, p.head_dim, p.scale());
     LLMI_LAUNCH_CHECK();
   }
   if (s.dk_head && dkv_elems > 0) {

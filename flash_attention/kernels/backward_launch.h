@@ -15,7 +15,9 @@
 namespace flash {
 
 struct BwdScratch {
-  float* dq_acc;   // [total_q, Hq, D]: sum over key blocks of dS K (the epilogue scales it)
+  float* dq_acc;   // [Hq, total_q, D]: sum over key blocks of dS K (the epilogue scales it and
+                   // makes it token-major); head-major so a thread's rows are one address plus
+                   // constant offsets in the kernels' atomics
   float* dk_head;  // [total_k, Hq, D], or null when the main kernel writes dK itself
   float* dv_head;  // [total_k, Hq, D], or null likewise
   float* delta;    // [Hq, total_q]
@@ -44,7 +46,7 @@ struct Fa2BwdParams {
   const float* delta;        // [Hq, total_q]
   const int* cu_seqlens_q;   // [batch + 1]
   const int* cu_seqlens_k;   // [batch + 1]
-  float* dq_acc;             // [total_q, Hq, D]
+  float* dq_acc;             // [Hq, total_q, D]
   float* dk_head;            // [total_k, Hq, D] fp32, when group > 1
   float* dv_head;            // [total_k, Hq, D] fp32, when group > 1
   void* dk;                  // [total_k, Hkv, D] in the input dtype, when group == 1

@@ -32,7 +32,7 @@ struct BwdParams {
   const float* delta;       // [Hq, total_q]: D_i = rowsum(dO_i o O_i)
   const int* cu_seqlens_q;  // [batch + 1]
   const int* cu_seqlens_k;  // [batch + 1]
-  float* dq_acc;            // [total_q, Hq, D] fp32, zeroed, atomically accumulated (unscaled)
+  float* dq_acc;            // [Hq, total_q, D] fp32, zeroed, atomically accumulated (unscaled)
   float* dk_head;           // [total_k, Hq, D] fp32: dK of each query head
   float* dv_head;           // [total_k, Hq, D] fp32
   int total_q, heads_q, heads_kv, group, d;
@@ -103,7 +103,7 @@ __global__ void __launch_bounds__(fa1::kThreads) backward_kernel(const BwdParams
         if (i0 + r >= sq) continue;
         float dq = 0;
         for (int c = 0; c < kBc; ++c) dq += dS[r * kBc + c] * Kj(c, d);
-        atomicAdd(&p.dq_acc[(size_t(q0 + i0 + r) * p.heads_q + h) * D + d], dq);  // scaled later
+        atomicAdd(&p.dq_acc[(size_t(h) * p.total_q + q0 + i0 + r) * D + d], dq);  // scaled later
       }
       __syncthreads();
     }
