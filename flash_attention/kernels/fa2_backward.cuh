@@ -390,8 +390,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       // The accumulator is head-major, so this lane's four rows are one address plus
       // compile-time offsets. Token-major, each row needed its own 64-bit address, and the
       // register holding it could not be rewritten for the next row until the LSU had read it
-      // for the previous row's atomics: ~10% of the loop's stall samples (ncu source counters,
-      // H200, 2026-12-02).
+      // for the previous row's atomics: 9-10% of the kernel's stall samples (ncu source
+      // counters, H200, 2026-12-02), though only 0.5-1% of its time.
       const int row0 = i0 + dq_row + g;
       float* const dq = p.dq_acc + (size_t(h) * p.total_q + q0 + row0) * kD + dq_col + 2 * c;
 #pragma unroll
