@@ -391,7 +391,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       // compile-time offsets. Token-major, each row needed its own 64-bit address, and the
       // register holding it could not be rewritten for the next row until the LSU had read it
       // for the previous row's atomics: 9-10% of the kernel's stall samples (ncu source
-      // counters, H200, 2026-12-02), though only 0.5-1% of its time.
+      // counters, H200, 2026-12-02), though only 0.5-1% of its time (the warps now wait at the
+      // atomics' issue instead, on the LSU's global-memory queue).
       const int row0 = i0 + dq_row + g;
       float* const dq = p.dq_acc + (size_t(h) * p.total_q + q0 + row0) * kD + dq_col + 2 * c;
 #pragma unroll

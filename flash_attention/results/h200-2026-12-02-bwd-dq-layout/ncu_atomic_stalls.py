@@ -1,7 +1,7 @@
 # In an `ncu --page source --csv --print-source sass` export (SourceCounters section) of the FA2
 # backward: the long-scoreboard stall samples on instructions that overwrite a register holding
 # the address of an earlier REDG (the dQ atomics) -- they wait until the LSU has read it --
-# against all the kernel's samples.
+# against all the kernel's samples; then the kernel's samples by stall reason.
 import csv, gzip, io, re, sys
 for f in sys.argv[1:]:
     rows = list(csv.reader(io.StringIO(gzip.open(f, 'rt').read().split('\n', 1)[1])))
@@ -23,3 +23,7 @@ for f in sys.argv[1:]:
             pending.clear()
     print(f"{f}: {total} samples; {stalled} ({100 * stalled / total:.1f}%) long-scoreboard samples "
           f"on {hits} instructions rewriting a REDG address register")
+    by_reason = {n[6:]: sum(int(r[i]) for r in rows)
+                 for i, n in enumerate(head) if n.startswith('stall_') and 'Not Issued' not in n}
+    print("  by reason, % of samples: " + ", ".join(
+        f"{k} {100 * v / total:.1f}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1])[:8]))
