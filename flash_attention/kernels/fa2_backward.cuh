@@ -15,7 +15,7 @@
 // in two dimensions so every fragment an ldmatrix loads feeds at least two MMAs, every warp
 // owning 32 rows:
 //   d = 128: 64 queries per step (Flash_bwd_kernel_traits<128, 64, 128, 8, 2, 4, 2>)
-//     S, dP   64 x 128    warps 2 (queries) x 4 (keys), 32 x 32 each
+//     S, dP   64 x 128    warps 2 (queries, fastest) x 4 (keys), 32 x 32 each
 //     dV, dK  128 x 128   warps 4 (keys) x 2 (d),       32 x 64 each, in registers throughout
 //     dQ      64 x 128    warps 2 (queries) x 4 (d),    32 x 32 each
 //   d = 64: 128 queries per step (Flash_bwd_kernel_traits<64, 128, 128, 8, 4, 4, 4>), which
@@ -55,9 +55,18 @@ struct Fa2BwdTraits {
   static constexpr int kDqCols = kD / kColWarps;   // head-dim columns of a warp's dQ
   static constexpr int kSTiles = kSCols / 8, kDqDTiles = kDqCols / 8;  // n8 tiles
   static constexpr int kKvDTiles = kD / 2 / 8;  // dV, dK: 4 warps of 32 keys x 2 of d / 2
-  // Warp w's place in each GEMM's layout (see the header): its first row and column.
-  static constexpr int s_row(int w) { return w / kColWarps * 32; }      // S, dP, dQ: queries
-  static constexpr int s_key(int w) { return w % kColWarps * kSCols; }  // S, dP: keys
+  // Warp w's place in each GEMM's layout (see the header): its first row and column. At
+  // d = 128 the S and dP warps run queries fastest (warps w and w + 4, which share a scheduler,
+  // then own the same queries): +0.2-0.5% at all six d 128 points in two A/B calls; the same
+  // order at d = 64 lost 1.3-1.7% (H200, 2026-12-02, results/h200-2026-12-02-bwd-causal-diagonal).
+  static constexpr bool kQueriesFastest = kD == 128;
+  static constexpr int s_row(int w) {  // S, dP: queries
+    return (kQueriesFastest ? w % kRowWarps : w / kColWarps) * 32;
+  }
+  static constexpr int s_key(int w) {  // S, dP: keys
+    return (kQueriesFastest ? w / kRowWarps : w % kColWarps) * kSCols;
+  }
+  static constexpr int dq_row(int w) { return w / kColWarps * 32; }     // dQ: queries
   static constexpr int kv_key(int w) { return (w >> 1) * 32; }          // dV, dK: keys
   static constexpr int kv_col(int w) { return (w & 1) * (kD / 2); }     // dV, dK: d
   static constexpr int dq_col(int w) { return w % kColWarps * kDqCols; }  // dQ: d
@@ -136,7 +145,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   constexpr int kSCols = Tr::kSCols, kSTiles = Tr::kSTiles;
   const int s_row = Tr::s_row(warp), s_key = Tr::s_key(warp);
   const int kv_key = Tr::kv_key(warp), kv_col = Tr::kv_col(warp);
-  const int dq_row = s_row, dq_col = Tr::dq_col(warp);
+  const int dq_row = Tr::dq_row(warp), dq_col = Tr::dq_col(warp);
   const T* q = static_cast<const T*>(p.q);
   const T* k = static_cast<const T*>(p.k);
   const T* v = static_cast<const T*>(p.v);
