@@ -123,6 +123,32 @@ constexpr bool compact_lanes_exact() {
   return true;
 }
 
+// Whether each GEMM's warp tiles cover its output block exactly once: S and dP (kBM x kBN in
+// tiles of 32 x kSCols), dQ (kBM x kD, 32 x kDqCols) and dV/dK (kBN x kD, 32 x kD / 2). The
+// orders differ per GEMM and per head dim (kQueriesFastest); a slip would compute one tile
+// twice and another never.
+template <typename Tr>
+constexpr bool warp_tiles_partition() {
+  // Warp w's tile (row, col) of a grid of rows x cols tiles of tile_rows x tile_cols: its slot,
+  // or -1 where the corner is off the grid or not on a tile boundary.
+  auto slot = [](int row, int col, int tile_rows, int tile_cols, int rows, int cols) {
+    const bool on_grid = row % tile_rows == 0 && col % tile_cols == 0 && row >= 0 && col >= 0 &&
+                         row / tile_rows < rows && col / tile_cols < cols;
+    return on_grid ? row / tile_rows * cols + col / tile_cols : -1;
+  };
+  constexpr int kHalfD = 8 * Tr::kKvDTiles;
+  bool s[Tr::kWarps] = {}, dq[Tr::kWarps] = {}, kv[Tr::kWarps] = {};
+  for (int w = 0; w < Tr::kWarps; ++w) {
+    const int si = slot(Tr::s_row(w), Tr::s_key(w), 32, Tr::kSCols, Tr::kRowWarps, Tr::kColWarps);
+    const int qi =
+        slot(Tr::dq_row(w), Tr::dq_col(w), 32, Tr::kDqCols, Tr::kRowWarps, Tr::kColWarps);
+    const int ki = slot(Tr::kv_key(w), Tr::kv_col(w), 32, kHalfD, Tr::kBN / 32, 2);
+    if (si < 0 || qi < 0 || ki < 0 || s[si] || dq[qi] || kv[ki]) return false;
+    s[si] = dq[qi] = kv[ki] = true;
+  }
+  return true;
+}
+
 // kSplit: the split part of a stream-K schedule (stream_k.h), one block per SM running its
 // pieces of tiles; otherwise one tile per block.
 template <typename T, int kD, bool kSplit>
@@ -157,6 +183,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   // 2026-12-02: d 128 251 -> 257 TFLOP/s at 8k; d 64 on the 128 x 128 tile 207 -> 216).
   constexpr bool kCompact = true;
   static_assert(compact_lanes_exact<Tr>(), "an ldmatrix step the one-register lanes get wrong");
+  static_assert(warp_tiles_partition<Tr>(), "a GEMM's output tile owned by no warp or by two");
   using LaneD = mma::LdsmLane<kD, kCompact>;
   using LaneN = mma::LdsmLane<kBN, kCompact>;
   constexpr uint32_t kQtoDo = 2 * kBM * kD * sizeof(T), kKtoV = kBN * kD * sizeof(T);
