@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 preset=${LLMI_PRESET:-release}
 
 # Debian 12 / Ubuntu 24.04 package names. The CUDA toolkit itself comes from NVIDIA's installer.
-packages=(cmake ninja-build g++ ccache git catch2 libcli11-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ ccache git python3 catch2 libcli11-dev nlohmann-json3-dev
           libopenmpi-dev openmpi-bin shellcheck munge slurmctld slurmd slurm-client)
 missing=()
 for p in "${packages[@]}"; do

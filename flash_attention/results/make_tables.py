@@ -2,6 +2,10 @@
 """Markdown tables for README.md from flash_attention_bench --json output.
 
 Usage: python3 results/make_tables.py results/h200-2026-11-27-prefill.json [more.json ...]
+           [--peer peer.json [more-peer.json ...]]
+
+--peer adds tables against PyTorch measured on the same GPU by bench/pytorch_peer.py (the
+compiled-in peer figures are an H100's); with several peer runs, each point takes PyTorch's best.
 """
 import json
 import sys
@@ -77,5 +81,54 @@ def main(paths):
     print(f"\nchecks: {len(j['results']) - len(fails)} ok, {len(fails)} failed {fails}")
 
 
+def same_gpu_tables(bench_paths, peer_paths):
+    ours = {}
+    for path in bench_paths:
+        for r in json.load(open(path))["results"]:
+            p = r["params"]
+            if p.get("kernel") in ("fa2_fwd", "fa2_bwd"):
+                ours[(p["kernel"], p["head_dim"], p["causal"], p["seqlen"])] = r["tflops"]
+            elif p.get("kernel") == "flash_decode_pdl":
+                ours[("decode", p["context"])] = r["extra"]["fraction_of_copy_bw"]
+    best = {}  # PyTorch's best over the peer runs
+    gpus = set()
+    for path in peer_paths:
+        j = json.load(open(path))
+        gpus.add(j["meta"]["gpu"])
+        for r in j["prefill"]:
+            for d in ("fwd", "bwd"):
+                key = (r["backend"], d, r["head_dim"], r["causal"], r["seqlen"])
+                best[key] = max(best.get(key, 0), r.get(f"{d}_tflops", 0))
+        for r in j["decode"]:
+            key = (r["backend"], "decode", r["context"])
+            best[key] = max(best.get(key, 0), r.get("fraction_of_copy_bw", 0))
+    print(f"**Against PyTorch on the same GPU** ({', '.join(sorted(gpus))}; each point PyTorch's best "
+          f"over {len(peer_paths)} file(s) of bench/pytorch_peer.py), TFLOP/s\n")
+    print("| d | causal | seq | FA2 fwd | PyTorch flash fwd | ratio | cuDNN fwd "
+          "| FA2 bwd | PyTorch flash bwd | ratio | cuDNN bwd |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    keys = sorted(k[1:] for k in ours if k[0] == "fa2_bwd" and ("flash", "bwd") + k[1:] in best)
+    for d, causal, seq in keys:
+        row = [str(d), str(causal), str(seq)]
+        for dirn in ("fwd", "bwd"):
+            o = ours.get((f"fa2_{dirn}", d, causal, seq))
+            f = best.get(("flash", dirn, d, causal, seq)) or None
+            c = best.get(("cudnn", dirn, d, causal, seq)) or None
+            row += [fmt(o), fmt(f), fmt(None if not (o and f) else o / f, ".2f"), fmt(c)]
+        print("| " + " | ".join(row) + " |")
+    print("\n**Decode against PyTorch on the same GPU**, % of copy bandwidth (steady state)\n")
+    print("| context | Flash-Decoding (PDL) | PyTorch flash | PyTorch cuDNN |")
+    print("|---|---|---|---|")
+    for ctx in sorted(k[1] for k in ours if k[0] == "decode"):
+        pct = lambda x: "-" if not x else f"{100 * x:.0f}%"
+        print(f"| {ctx} | {pct(ours[('decode', ctx)])} | {pct(best.get(('flash', 'decode', ctx)))} "
+              f"| {pct(best.get(('cudnn', 'decode', ctx)))} |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    cut = args.index("--peer") if "--peer" in args else len(args)
+    main(args[:cut])
+    if args[cut + 1:]:
+        print()
+        same_gpu_tables(args[:cut], args[cut + 1:])
