@@ -5,11 +5,12 @@
 // query blocks i (kBlockM = 64 rows, Q_i and dO_i double-buffered with cp.async). Per query block:
 //   S = Q_i K_j^T, P = exp(S * scale - L_i)          recomputed from the saved logsumexp (line 11)
 //   dP = dO_i V_j^T, dS = P o (dP - D_i)             (lines 14-16)
+//   dQ_i += dS K_j                                   (line 15; other key blocks update the same
+//                                                    rows concurrently: fp32 atomic adds, issued
+//                                                    a few at a time during the next GEMMs; the
+//                                                    epilogue multiplies by the scale once)
 //   dV_j += P^T dO_i,  dK_j += scale * dS^T Q_i     (lines 12, 17; P and dS go through shared
 //                                                    memory and come back transposed by ldmatrix)
-//   dQ_i += dS K_j                                   (line 15; other key blocks update the same
-//                                                    rows concurrently: fp32 atomic adds; the
-//                                                    epilogue multiplies by the scale once)
 // The tiles and warp layouts are FA2's for sm80 with >= 144 KB of shared memory
 // (flash_bwd_launch_template.h): 128 keys per block and 8 warps, each GEMM split over the warps
 // in two dimensions so every fragment an ldmatrix loads feeds at least two MMAs, every warp
@@ -389,27 +390,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       }
       __syncthreads();
 
-      // ---- dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 17): this warp's 32 keys x d/2 ----
-#pragma unroll
-      for (int kk = 0; kk < kBM / 16; ++kk) {
-        uint32_t ap[2][4], ads[2][4];
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt) {
-          mma::ldsm_x4_trans(ap[mt], lane_p_t.addr(mt, kk * 16));
-          mma::ldsm_x4_trans(ads[mt], lane_ds_t.addr(mt, kk * 16));
-        }
-#pragma unroll
-        for (int dp = 0; dp < Tr::kKvDTiles / 2; ++dp) {
-          uint32_t b0[2], b1[2];
-          mma::ldsm_b_trans(b0, b1, cdO_t.addr(dp, kk * 16));
-          mma::mma_m_tiles<T>(acc_dv, ap, 2 * dp, b0, b1);
-          mma::ldsm_b_trans(b0, b1, cQ_t.addr(dp, kk * 16));
-          mma::mma_m_tiles<T>(acc_dk, ads, 2 * dp, b0, b1);
-        }
-      }
-
       // ---- dQ_i += dS K_j (line 15; the epilogue applies the softmax scale once): this warp's 32
-      // queries x kDqCols, added atomically ----
+      // queries x kDqCols, added atomically during the dV/dK GEMM below ----
       float acc_dq[2][Tr::kDqDTiles][4] = {};
 #pragma unroll
       for (int kk = 0; kk < kBN / 16; ++kk) {
@@ -431,16 +413,41 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       // atomics' issue instead, on the LSU's global-memory queue).
       const int row0 = i0 + dq_row + g;
       float* const dq = p.dq_acc + (size_t(h) * p.total_q + q0 + row0) * kD + dq_col + 2 * c;
+      // Each lane's 16 dQ atomics go out a few per k-step of the dV/dK GEMM (2 at d = 64, 4 at
+      // d = 128), between its MMAs. Issued back to back, they filled the LSU queue: a warp stalls
+      // at an atomic the queue cannot take (in-order issue), and the next step's cp.async copies
+      // and address registers waited behind them. At the end of the step that cost the barrier
+      // wait, before the dV/dK GEMM it cost the GEMM (-4.5%); spread, the queue drains under the
+      // MMAs, as in PyTorch's FA2 kernel, whose ptxas interleaves its atomics with its dK GEMM:
+      // +3.8-4.9% at all 12 points, d 128 8k 288 -> 302 TFLOP/s, d 64 259 -> 270 (H200,
+      // 2026-12-02, results/h200-2026-12-02-pytorch-peer).
+      constexpr int kAddsPerK = 4 * Tr::kDqDTiles / (kBM / 16);
+      static_assert(kAddsPerK * (kBM / 16) == 4 * Tr::kDqDTiles, "the atomics spread evenly");
+      // ---- dV_j += P^T dO_i (line 12), dK_j += dS^T Q_i (line 17): this warp's 32 keys x d/2 ----
 #pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
+      for (int kk = 0; kk < kBM / 16; ++kk) {
+        uint32_t ap[2][4], ads[2][4];
 #pragma unroll
-        for (int hh = 0; hh < 2; ++hh) {
-          if (row0 + mt * 16 + 8 * hh >= sq) continue;
+        for (int mt = 0; mt < 2; ++mt) {
+          mma::ldsm_x4_trans(ap[mt], lane_p_t.addr(mt, kk * 16));
+          mma::ldsm_x4_trans(ads[mt], lane_ds_t.addr(mt, kk * 16));
+        }
 #pragma unroll
-          for (int nt = 0; nt < Tr::kDqDTiles; ++nt)
+        for (int dp = 0; dp < Tr::kKvDTiles / 2; ++dp) {
+          uint32_t b0[2], b1[2];
+          mma::ldsm_b_trans(b0, b1, cdO_t.addr(dp, kk * 16));
+          mma::mma_m_tiles<T>(acc_dv, ap, 2 * dp, b0, b1);
+          mma::ldsm_b_trans(b0, b1, cQ_t.addr(dp, kk * 16));
+          mma::mma_m_tiles<T>(acc_dk, ads, 2 * dp, b0, b1);
+        }
+#pragma unroll
+        for (int j = kk * kAddsPerK; j < (kk + 1) * kAddsPerK; ++j) {
+          const int mt = j / (2 * Tr::kDqDTiles), hh = j / Tr::kDqDTiles % 2, nt = j % Tr::kDqDTiles;
+          if (row0 + mt * 16 + 8 * hh < sq)
             mma::atomic_add2(dq + (mt * 16 + 8 * hh) * kD + nt * 8, acc_dq[mt][nt][2 * hh],
                              acc_dq[mt][nt][2 * hh + 1]);
         }
+      }
     };
     for (int i0 = i_begin; i0 < i_end; i0 += 2 * kBM) {  // line 8: for each query block
       query_block(i0, std::integral_constant<int, 0>());
