@@ -7,7 +7,7 @@
 //   dP = dO_i V_j^T, dS = P o (dP - D_i)             (lines 14-16)
 //   dQ_i += dS K_j                                   (line 15; other key blocks update the same
 //                                                    rows concurrently: fp32 atomic adds, issued
-//                                                    a few at a time during the next GEMMs; the
+//                                                    a few at a time during the dV/dK GEMM; the
 //                                                    epilogue multiplies by the scale once)
 //   dV_j += P^T dO_i,  dK_j += scale * dS^T Q_i     (lines 12, 17; P and dS go through shared
 //                                                    memory and come back transposed by ldmatrix)
