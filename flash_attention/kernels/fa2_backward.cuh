@@ -107,6 +107,26 @@ __device__ __forceinline__ void add_partial(const float4* slot, float (&dk)[2][k
   }
 }
 
+// acc += A B for a warp's 32 rows (two m16 tiles): kKSteps k-steps of 16, the A fragments by
+// ldmatrix from a_lane, the B fragments of n8-tile pair np at k-step kk by load_b(b0, b1, kk, np).
+// S, dP and dQ differ only in how B is read (ldmatrix, or .trans for K^T).
+template <typename T, int kKSteps, int kNPairs, int kN, typename ALane, typename LoadB>
+__device__ __forceinline__ void warp_rows_gemm(float (&acc)[2][kN][4], const ALane& a_lane,
+                                               LoadB load_b) {
+#pragma unroll
+  for (int kk = 0; kk < kKSteps; ++kk) {
+    uint32_t a[2][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], a_lane.addr(kk, mt * 16));
+#pragma unroll
+    for (int np = 0; np < kNPairs; ++np) {
+      uint32_t b0[2], b1[2];
+      load_b(b0, b1, kk, np);
+      mma::mma_m_tiles<T>(acc, a, 2 * np, b0, b1);
+    }
+  }
+}
+
 // Whether every (first column, step) the kernel asks of its one-register ldmatrix lanes is one
 // ldsm_compact_exact allows (swizzle.h; tests/test_swizzle.cpp checks that rule), for every warp:
 // the operands that start at a warp's own column (dV/dK's dO^T and Q^T at kv_col, dQ's K^T at
@@ -293,18 +313,10 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
 
       // This warp's 32 queries x kSCols keys of X Y^T (X = Q or dO, Y = K or V), over d.
       auto gemm_s = [&](float (&acc)[2][kSTiles][4], const LaneD& a_lane, const LaneD& b_lane) {
-#pragma unroll
-        for (int kk = 0; kk < kD / 16; ++kk) {
-          uint32_t a[2][4];
-#pragma unroll
-          for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], a_lane.addr(kk, mt * 16));
-#pragma unroll
-          for (int np = 0; np < kSTiles / 2; ++np) {
-            uint32_t b0[2], b1[2];
-            mma::ldsm_b(b0, b1, b_lane.addr(kk, np * 16));
-            mma::mma_m_tiles<T>(acc, a, 2 * np, b0, b1);
-          }
-        }
+        auto load_b = [&](auto& b0, auto& b1, int kk, int np) {
+          mma::ldsm_b(b0, b1, b_lane.addr(kk, np * 16));
+        };
+        warp_rows_gemm<T, kD / 16, kSTiles / 2>(acc, a_lane, load_b);
       };
 
       // ---- S = Q_i K_j^T (line 11), then P = exp(S * scale - L) (line 13), into shared memory
@@ -393,18 +405,10 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       // ---- dQ_i += dS K_j (line 15; the epilogue applies the softmax scale once): this warp's 32
       // queries x kDqCols, added atomically during the dV/dK GEMM below ----
       float acc_dq[2][Tr::kDqDTiles][4] = {};
-#pragma unroll
-      for (int kk = 0; kk < kBN / 16; ++kk) {
-        uint32_t a[2][4];
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], lane_ds.addr(kk, mt * 16));
-#pragma unroll
-        for (int dp = 0; dp < Tr::kDqDTiles / 2; ++dp) {
-          uint32_t b0[2], b1[2];
-          mma::ldsm_b_trans(b0, b1, lane_k_t.addr(dp, kk * 16));
-          mma::mma_m_tiles<T>(acc_dq, a, 2 * dp, b0, b1);
-        }
-      }
+      auto load_k_t = [&](auto& b0, auto& b1, int kk, int dp) {
+        mma::ldsm_b_trans(b0, b1, lane_k_t.addr(dp, kk * 16));
+      };
+      warp_rows_gemm<T, kBN / 16, Tr::kDqDTiles / 2>(acc_dq, lane_ds, load_k_t);
       // The accumulator is head-major, so this lane's four rows are one address plus
       // compile-time offsets. Token-major, each row needed its own 64-bit address, and the
       // register holding it could not be rewritten for the next row until the LSU had read it
@@ -442,7 +446,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
         }
 #pragma unroll
         for (int j = kk * kAddsPerK; j < (kk + 1) * kAddsPerK; ++j) {
-          const int mt = j / (2 * Tr::kDqDTiles), hh = j / Tr::kDqDTiles % 2, nt = j % Tr::kDqDTiles;
+          const int mt = j / (2 * Tr::kDqDTiles), hh = j / Tr::kDqDTiles % 2;
+          const int nt = j % Tr::kDqDTiles;
           if (row0 + mt * 16 + 8 * hh < sq)
             mma::atomic_add2(dq + (mt * 16 + 8 * hh) * kD + nt * 8, acc_dq[mt][nt][2 * hh],
                              acc_dq[mt][nt][2 * hh + 1]);
