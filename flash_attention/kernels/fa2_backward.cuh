@@ -2,8 +2,9 @@
 //
 // One thread block per key block j of kBlockN = 128 keys (the parallelisation over the sequence
 // of Sec. 3.2): it keeps K_j, V_j in shared memory and dK_j, dV_j in registers, and streams the
-// query blocks i (kBlockM = 64 rows, Q_i and dO_i double-buffered with cp.async). Per query block:
-//   S = Q_i K_j^T, P = exp(S * scale - L_i)          recomputed from the saved logsumexp (line 11)
+// query blocks i (kBlockM rows, Q_i and dO_i double-buffered with cp.async). Per query block:
+//   S = Q_i K_j^T, P = exp(S * scale - L_i)          recomputed from the saved logsumexp (line 11);
+//                                                    P between the dP GEMM's k-steps
 //   dP = dO_i V_j^T, dS = P o (dP - D_i)             (lines 14-16)
 //   dQ_i += dS K_j                                   (line 15; other key blocks update the same
 //                                                    rows concurrently: fp32 atomic adds, issued
@@ -110,9 +111,11 @@ __device__ __forceinline__ void add_partial(const float4* slot, float (&dk)[2][k
 // acc += A B for a warp's 32 rows (two m16 tiles): kKSteps k-steps of 16, the A fragments by
 // ldmatrix from a_lane, the B fragments of n8-tile pair np at k-step kk by load_b(b0, b1, kk, np).
 // S, dP and dQ differ only in how B is read (ldmatrix, or .trans for K^T).
-template <typename T, int kKSteps, int kNPairs, int kN, typename ALane, typename LoadB>
+// after_k_step(kk) runs after k-step kk's MMAs are issued: other work placed there overlaps them.
+template <typename T, int kKSteps, int kNPairs, int kN, typename ALane, typename LoadB,
+          typename AfterKStep>
 __device__ __forceinline__ void warp_rows_gemm(float (&acc)[2][kN][4], const ALane& a_lane,
-                                               LoadB load_b) {
+                                               LoadB load_b, AfterKStep after_k_step) {
 #pragma unroll
   for (int kk = 0; kk < kKSteps; ++kk) {
     uint32_t a[2][4];
@@ -124,6 +127,7 @@ __device__ __forceinline__ void warp_rows_gemm(float (&acc)[2][kN][4], const ALa
       load_b(b0, b1, kk, np);
       mma::mma_m_tiles<T>(acc, a, 2 * np, b0, b1);
     }
+    after_k_step(kk);
   }
 }
 
@@ -230,7 +234,8 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   // d = 64, whose 128 x 128 tile gives each warp 64 keys of P: 32 more live registers made ptxas
   // spill (H200, 2026-12-02: re-reading took d 64 from 218 to 224 TFLOP/s at 8k with 4-byte
   // loads, and is still 3% faster with P stored and re-read by stmatrix/ldmatrix; the same change
-  // at d 128 lost 2.4%).
+  // at d 128 lost 2.4%; with P computed during the dP GEMM, keeping it at d 64 too was 1.0-1.6%
+  // slower than re-reading it).
   constexpr bool kPInRegisters = kD >= 128;
 
   // The pieces of key blocks this block runs: its own key block, or its share of the split
@@ -311,71 +316,77 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       const LaneD cQ_t = lane_q_t.shifted(kStageBytes),
                   cdO_t = lane_do_t.shifted(kStageBytes);
 
-      // This warp's 32 queries x kSCols keys of X Y^T (X = Q or dO, Y = K or V), over d.
-      auto gemm_s = [&](float (&acc)[2][kSTiles][4], const LaneD& a_lane, const LaneD& b_lane) {
-        auto load_b = [&](auto& b0, auto& b1, int kk, int np) {
-          mma::ldsm_b(b0, b1, b_lane.addr(kk, np * 16));
-        };
-        warp_rows_gemm<T, kD / 16, kSTiles / 2>(acc, a_lane, load_b);
+      // S and dP: this warp's 32 queries x kSCols keys of X Y^T over d (X = Q or dO, Y = K or V).
+      auto load_k = [&](auto& b0, auto& b1, int kk, int np) {
+        mma::ldsm_b(b0, b1, lane_k.addr(kk, np * 16));
+      };
+      auto load_v = [&](auto& b0, auto& b1, int kk, int np) {
+        mma::ldsm_b(b0, b1, lane_v.addr(kk, np * 16));
       };
 
-      // ---- S = Q_i K_j^T (line 11), then P = exp(S * scale - L) (line 13), into shared memory
-      // (and at d = 128 kept in registers as 16-bit pairs for dS); keys past the sequence end and
-      // above the causal diagonal are masked, in blocks that have any ----
+      // ---- S = Q_i K_j^T (line 11) ----
       float acc_s[2][kSTiles][4] = {};
-      gemm_s(acc_s, cQ, lane_k);
-      // The mask costs three compares and a select per element. With the test inside one loop
-      // the compiler predicated them into every block (SASS of dfae46f: ~3 ISETP and 1 FSEL per
-      // element), so the blocks that need it run their own copy of the loop (d 64 at 8k: 245 ->
-      // 257 TFLOP/s with the stmatrix stores; d 128 unchanged; H200, 2026-12-02).
-      auto exponentiate = [&](auto masked) {
-#pragma unroll
-        for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-          for (int hh = 0; hh < 2; ++hh) {
-            const int r = s_row + mt * 16 + g + 8 * hh, row = i0 + r;
-            const float L = sLse[stage * kBM + r];
-            // a row that saw no key: P = 0
-            const float lse2 = L == -INFINITY ? INFINITY : L * kLog2e;
-#pragma unroll
-            for (int nt = 0; nt < kSTiles; ++nt)
-#pragma unroll
-              for (int e = 0; e < 2; ++e) {
-                float& x = acc_s[mt][nt][2 * hh + e];
-                x = mma::exp2_approx(fmaf(x, p.scale_log2, -lse2));
-                if constexpr (decltype(masked)::value) {
-                  const int col = n0 + s_key + nt * 8 + 2 * c + e;
-                  if (col >= sk || (causal() && col > row + diag)) x = 0.f;
-                }
-              }
-          }
-      };
-      if (n0 + s_key + kSCols > sk || (causal() && n0 + s_key + kSCols - 1 > i0 + s_row + diag))
-        exponentiate(std::true_type());
-      else
-        exponentiate(std::false_type());
-      // P's 16 x 16 blocks as packed pairs in the A-fragment order ldmatrix and stmatrix use:
-      // [m-tile][n-tile pair][(g, n-tile 2np), (g+8, 2np), (g, 2np+1), (g+8, 2np+1)]
-      [[maybe_unused]] uint32_t p16[2][kPInRegisters ? kSTiles / 2 : 1][4];
+      warp_rows_gemm<T, kD / 16, kSTiles / 2>(acc_s, cQ, load_k, [](int) {});
+      float lse2[2][2];  // L * log2(e) of rows g and g + 8 of each m-tile
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-        for (int np = 0; np < kSTiles / 2; ++np) {
-          uint32_t packed[4];
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const float* x = acc_s[mt][2 * np + i / 2] + 2 * (i % 2);
-            packed[i] = E::pack(x[0], x[1]);
-            if constexpr (kPInRegisters) p16[mt][np][i] = packed[i];
-          }
-          mma::stsm_x4(lane_p.addr(np, mt * 16), packed);
+        for (int hh = 0; hh < 2; ++hh) {
+          const float L = sLse[stage * kBM + s_row + mt * 16 + g + 8 * hh];
+          lse2[mt][hh] = L == -INFINITY ? INFINITY : L * kLog2e;  // a row that saw no key: P = 0
         }
-
-      // ---- dP = dO_i V_j^T (line 14), dS = P o (dP - D) (line 16) from the rounded P (the
-      // precision the dV GEMM sees too), into shared memory. S is dead by now, so the two
-      // accumulators are never live together (the d = 128 kernel spilled with both) ----
+      // P's 16 x 16 block (mt, np) = exp(S * scale - L) (line 13), packed in the A-fragment
+      // order ldmatrix and stmatrix use, [(g, n-tile 2np), (g+8, 2np), (g, 2np+1), (g+8, 2np+1)],
+      // into shared memory (at d = 128 also kept in registers for dS). Keys past the sequence end
+      // and above the causal diagonal are masked (`masked`) in the warp tiles that have any: with
+      // the test inside one loop the compiler predicated its three compares and a select into
+      // every tile (SASS of dfae46f), so the tiles that need it run their own copy (d 64 at 8k:
+      // 245 -> 257 TFLOP/s with the stmatrix stores; d 128 unchanged; H200, 2026-12-02).
+      [[maybe_unused]] uint32_t p16[2][kPInRegisters ? kSTiles / 2 : 1][4];
+      auto p_block = [&](int mt, int np, auto masked) {
+        uint32_t packed[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int nt = 2 * np + i / 2, hh = i % 2;
+          float* x = acc_s[mt][nt] + 2 * hh;
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            x[e] = mma::exp2_approx(fmaf(x[e], p.scale_log2, -lse2[mt][hh]));
+            if constexpr (decltype(masked)::value) {
+              const int col = n0 + s_key + nt * 8 + 2 * c + e;
+              if (col >= sk || (causal() && col > i0 + s_row + mt * 16 + g + 8 * hh + diag))
+                x[e] = 0.f;
+            }
+          }
+          packed[i] = E::pack(x[0], x[1]);
+          if constexpr (kPInRegisters) p16[mt][np][i] = packed[i];
+        }
+        mma::stsm_x4(lane_p.addr(np, mt * 16), packed);
+      };
+      // ---- dP = dO_i V_j^T (line 14), with P's blocks computed between its k-steps. Computed
+      // after the S GEMM as one block of 32 (d 128) or 64 (d 64) exponentials per lane, the MUFU
+      // work had nothing to overlap in its warp, and the two warps of a scheduler reach it
+      // together (they meet at every barrier); between the dP MMAs it runs while the tensor pipe
+      // works: +3.1-3.5% at all d 64 points, +5.3-7.2% at d 128 (8k 302 -> 323 TFLOP/s; H200,
+      // 2026-12-02, results/h200-2026-12-02-bwd-p-in-dp). S and dP are now live together, which
+      // ptxas fits (spill loads fell: 108 -> 60 bytes at d 128) ----
       float acc_dp[2][kSTiles][4] = {};
-      gemm_s(acc_dp, cdO, lane_v);
+      auto dp_gemm_computing_p = [&](auto masked) {
+        using Masked = decltype(masked);
+        constexpr int kBlocks = 2 * (kSTiles / 2), kKSteps = kD / 16;
+        warp_rows_gemm<T, kD / 16, kSTiles / 2>(acc_dp, cdO, load_v, [&](int kk) {
+#pragma unroll
+          for (int b = kk * kBlocks / kKSteps; b < (kk + 1) * kBlocks / kKSteps; ++b)
+            p_block(b / (kSTiles / 2), b % (kSTiles / 2), Masked());
+        });
+      };
+      if (n0 + s_key + kSCols > sk || (causal() && n0 + s_key + kSCols - 1 > i0 + s_row + diag))
+        dp_gemm_computing_p(std::true_type());
+      else
+        dp_gemm_computing_p(std::false_type());
+
+      // ---- dS = P o (dP - D) (line 16) from the rounded P (the precision the dV GEMM sees too),
+      // into shared memory ----
       if constexpr (!kPInRegisters) __syncwarp();  // P is re-read from this warp's own blocks
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
@@ -408,7 +419,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       auto load_k_t = [&](auto& b0, auto& b1, int kk, int dp) {
         mma::ldsm_b_trans(b0, b1, lane_k_t.addr(dp, kk * 16));
       };
-      warp_rows_gemm<T, kBN / 16, Tr::kDqDTiles / 2>(acc_dq, lane_ds, load_k_t);
+      warp_rows_gemm<T, kBN / 16, Tr::kDqDTiles / 2>(acc_dq, lane_ds, load_k_t, [](int) {});
       // The accumulator is head-major, so this lane's four rows are one address plus
       // compile-time offsets. Token-major, each row needed its own 64-bit address, and the
       // register holding it could not be rewritten for the next row until the LSU had read it
