@@ -7,8 +7,30 @@ Usage: python3 results/make_tables.py results/h200-2026-11-27-prefill.json [more
 --peer adds tables against PyTorch measured on the same GPU by bench/pytorch_peer.py (the
 compiled-in peer figures are an H100's); with several peer runs, each point takes PyTorch's best.
 """
+import argparse
 import json
 import sys
+
+
+def fail(message):
+    print(f"make_tables.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def load_json(path, kind):
+    """A file's JSON, checked to be a `kind` file ("bench": flash_attention_bench --json, with
+    "results"; "peer": bench/pytorch_peer.py --json, with "prefill"), or a clear error (exit 2)."""
+    try:
+        with open(path) as f:
+            j = json.load(f)
+    except OSError as e:
+        fail(f"cannot read {path}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        fail(f"{path} is not JSON ({e.msg}, line {e.lineno})")
+    key = {"bench": "results", "peer": "prefill"}[kind]
+    if not isinstance(j, dict) or key not in j:
+        fail(f"{path} is not {kind} output (no \"{key}\")")
+    return j
 
 
 def fmt(x, spec=".0f"):
@@ -16,9 +38,9 @@ def fmt(x, spec=".0f"):
 
 
 def main(paths):
-    j = json.load(open(paths[0]))
+    j = load_json(paths[0], "bench")
     for extra in paths[1:]:
-        j["results"] += json.load(open(extra))["results"]
+        j["results"] += load_json(extra, "bench")["results"]
     rows = {}
     decode = []
     for r in j["results"]:
@@ -84,7 +106,7 @@ def main(paths):
 def same_gpu_tables(bench_paths, peer_paths):
     ours = {}
     for path in bench_paths:
-        for r in json.load(open(path))["results"]:
+        for r in load_json(path, "bench")["results"]:
             p = r["params"]
             if p.get("kernel") in ("fa2_fwd", "fa2_bwd"):
                 ours[(p["kernel"], p["head_dim"], p["causal"], p["seqlen"])] = r["tflops"]
@@ -93,7 +115,7 @@ def same_gpu_tables(bench_paths, peer_paths):
     best = {}  # PyTorch's best over the peer runs
     gpus = set()
     for path in peer_paths:
-        j = json.load(open(path))
+        j = load_json(path, "peer")
         gpus.add(j["meta"]["gpu"])
         for r in j["prefill"]:
             for d in ("fwd", "bwd"):
@@ -126,9 +148,13 @@ def same_gpu_tables(bench_paths, peer_paths):
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    cut = args.index("--peer") if "--peer" in args else len(args)
-    main(args[:cut])
-    if args[cut + 1:]:
+    parser = argparse.ArgumentParser(
+        description="Markdown tables for README.md from flash_attention_bench --json output.")
+    parser.add_argument("runs", nargs="+", help="flash_attention_bench --json files")
+    parser.add_argument("--peer", nargs="+", default=[],
+                        help="bench/pytorch_peer.py --json files from the same GPU")
+    args = parser.parse_args()
+    main(args.runs)
+    if args.peer:
         print()
-        same_gpu_tables(args[:cut], args[cut + 1:])
+        same_gpu_tables(args.runs, args.peer)

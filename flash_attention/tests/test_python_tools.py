@@ -1,5 +1,6 @@
 """CPU tests of the Python tools beside the benchmark: bench/pytorch_peer.py (the grid, FLOP and
-byte counts, its CLI) and results/make_tables.py --peer (same-GPU ratios). No torch or GPU needed.
+byte counts, its CLI) and results/make_tables.py (same-GPU ratios with --peer; bad input refused).
+No torch or GPU needed.
 
 Run: python3 -m unittest -v test_python_tools   (from flash_attention/tests)
 """
@@ -86,6 +87,35 @@ class SameGpuTables(unittest.TestCase):
         # forward 330 / best 300 = 1.10; backward 240 / best 300 = 0.80; no cuDNN prefill run: "-"
         self.assertEqual(row, "| 128 | False | 8192 | 330 | 300 | 1.10 | - | 240 | 300 | 0.80 | - |")
         self.assertIn("| 4096 | 50% | - | 25% |", out)
+
+
+class MakeTablesRefusesBadInput(unittest.TestCase):
+    def run_tool(self, *argv):
+        return subprocess.run([sys.executable, MAKE_TABLES, *argv], capture_output=True, text=True)
+
+    def test_each_bad_file_is_named_with_its_problem(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            missing = os.path.join(tmp, "missing.json")
+            corrupt = os.path.join(tmp, "corrupt.json")
+            peer = os.path.join(tmp, "peer.json")
+            with open(corrupt, "w") as f:
+                f.write('{"results": [')
+            with open(peer, "w") as f:
+                json.dump({"meta": {"gpu": "G"}, "prefill": [], "decode": []}, f)
+            cases = [((missing,), "cannot read " + missing),
+                     ((corrupt,), corrupt + " is not JSON"),
+                     ((peer,), peer + ' is not bench output (no "results")')]
+            for argv, message in cases:
+                with self.subTest(argv=argv):
+                    out = self.run_tool(*argv)
+                    self.assertEqual(out.returncode, 2)
+                    self.assertIn(message, out.stderr)
+                    self.assertNotIn("Traceback", out.stderr)
+
+    def test_no_run_is_a_usage_error(self):
+        out = self.run_tool("--peer", "p.json")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("usage:", out.stderr)
 
 
 if __name__ == "__main__":
