@@ -4,7 +4,8 @@
 // of Sec. 3.2): it keeps K_j, V_j in shared memory and dK_j, dV_j in registers, and streams the
 // query blocks i (kBlockM rows, Q_i and dO_i double-buffered with cp.async). Per query block:
 //   S = Q_i K_j^T, P = exp(S * scale - L_i)          recomputed from the saved logsumexp (line 11);
-//                                                    P between the dP GEMM's k-steps
+//                                                    P (and at d = 64 half of dS) between the dP
+//                                                    GEMM's k-steps
 //   dP = dO_i V_j^T, dS = P o (dP - D_i)             (lines 14-16)
 //   dQ_i += dS K_j                                   (line 15; other key blocks update the same
 //                                                    rows concurrently: fp32 atomic adds, issued
@@ -110,12 +111,11 @@ __device__ __forceinline__ void add_partial(const float4* slot, float (&dk)[2][k
 
 // acc += A B for a warp's 32 rows (two m16 tiles): kKSteps k-steps of 16, the A fragments by
 // ldmatrix from a_lane, the B fragments of n8-tile pair np at k-step kk by load_b(b0, b1, kk, np).
-// S, dP and dQ differ only in how B is read (ldmatrix, or .trans for K^T).
-// after_k_step(kk) runs after k-step kk's MMAs are issued: other work placed there overlaps them.
-template <typename T, int kKSteps, int kNPairs, int kN, typename ALane, typename LoadB,
-          typename AfterKStep>
+// S and dQ differ only in how B is read (ldmatrix, or .trans for K^T); dP runs its own loop,
+// with P and dS computed between its k-steps.
+template <typename T, int kKSteps, int kNPairs, int kN, typename ALane, typename LoadB>
 __device__ __forceinline__ void warp_rows_gemm(float (&acc)[2][kN][4], const ALane& a_lane,
-                                               LoadB load_b, AfterKStep after_k_step) {
+                                               LoadB load_b) {
 #pragma unroll
   for (int kk = 0; kk < kKSteps; ++kk) {
     uint32_t a[2][4];
@@ -127,7 +127,6 @@ __device__ __forceinline__ void warp_rows_gemm(float (&acc)[2][kN][4], const ALa
       load_b(b0, b1, kk, np);
       mma::mma_m_tiles<T>(acc, a, 2 * np, b0, b1);
     }
-    after_k_step(kk);
   }
 }
 
@@ -225,18 +224,24 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
               lane_k_t = mma::lane_b_trans<kD, kCompact>(sK, lane, dq_col);
   const LaneN lane_ds = mma::lane_a<kBN, kCompact>(sdS, lane, dq_row);
   // This warp's 32 x kSCols blocks of P and dS, stored 16 x 16 at a time by stmatrix (one
-  // instruction for four 4-byte stores per lane, and no swizzle arithmetic per store) and at
-  // d = 64 re-read by ldmatrix: d 64 231 -> 245 TFLOP/s at 8k, d 128 unchanged (H200, 2026-12-02).
+  // instruction for four 4-byte stores per lane, and no swizzle arithmetic per store): d 64 231
+  // -> 245 TFLOP/s at 8k, d 128 unchanged (H200, 2026-12-02).
   const LaneN lane_p = mma::lane_a<kBN, kCompact>(sP, lane, s_row, s_key);
 
   const size_t q_stride = size_t(p.heads_q) * kD, kv_stride = size_t(p.heads_kv) * kD;
-  // P for dS: held in registers across the dP GEMM at d = 128; re-read from shared memory at
-  // d = 64, whose 128 x 128 tile gives each warp 64 keys of P: 32 more live registers made ptxas
-  // spill (H200, 2026-12-02: re-reading took d 64 from 218 to 224 TFLOP/s at 8k with 4-byte
-  // loads, and is still 3% faster with P stored and re-read by stmatrix/ldmatrix; the same change
-  // at d 128 lost 2.4%; with P computed during the dP GEMM, keeping it at d 64 too was 1.0-1.6%
-  // slower than re-reading it).
-  constexpr bool kPInRegisters = kD >= 128;
+  // The dP GEMM runs in kDpPasses passes over its n-tiles; from the second pass on, the previous
+  // pass's dS is computed between the k-steps. At d = 64 (64 keys of dP per warp) two passes:
+  // +2.2-3.2% at all d 64 points, though each pass reloads dO's fragments (+8 ldmatrix per
+  // step); at d = 128 (32 keys per warp) the same split lost 2.9-4.2% (H200, 2026-12-02,
+  // results/h200-2026-12-02-bwd-p-in-dp).
+  constexpr int kDpPasses = kD == 64 ? 2 : 1;
+  // dS from P in fp32 (as FA2's own kernel does) or from P rounded to 16 bits (the precision the
+  // dV GEMM sees). At d = 64 the fp32 P is still live where each dS block is computed, and using
+  // it drops the unpacking (a PRMT and a shift per pair): +1.1-1.7% over the rounded P at all
+  // d 64 points (same A/B), though ptxas then spills more (84 bytes of loads against 28). At
+  // d = 128 the rounded P takes 16 registers across the dP GEMM instead of 32 (the fp32 P was
+  // not measured there).
+  constexpr bool kDsFromFp32P = kD == 64;
 
   // The pieces of key blocks this block runs: its own key block, or its share of the split
   // tiles' query steps (stream_k.h). The split kernel keeps them in shared memory and reads each
@@ -326,7 +331,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
 
       // ---- S = Q_i K_j^T (line 11) ----
       float acc_s[2][kSTiles][4] = {};
-      warp_rows_gemm<T, kD / 16, kSTiles / 2>(acc_s, cQ, load_k, [](int) {});
+      warp_rows_gemm<T, kD / 16, kSTiles / 2>(acc_s, cQ, load_k);
       float lse2[2][2];  // L * log2(e) of rows g and g + 8 of each m-tile
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
@@ -337,14 +342,13 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
         }
       // P's 16 x 16 block (mt, np) = exp(S * scale - L) (line 13), packed in the A-fragment
       // order ldmatrix and stmatrix use, [(g, n-tile 2np), (g+8, 2np), (g, 2np+1), (g+8, 2np+1)],
-      // into shared memory (at d = 128 also kept in registers for dS). Keys past the sequence end
-      // and above the causal diagonal are masked (`masked`) in the warp tiles that have any: with
-      // the test inside one loop the compiler predicated its three compares and a select into
-      // every tile (SASS of dfae46f), so the tiles that need it run their own copy (d 64 at 8k:
-      // 245 -> 257 TFLOP/s with the stmatrix stores; d 128 unchanged; H200, 2026-12-02).
-      [[maybe_unused]] uint32_t p16[2][kPInRegisters ? kSTiles / 2 : 1][4];
+      // into shared memory (and kept for dS where kDsFromFp32P is off). Keys past the sequence
+      // end and above the causal diagonal are masked (`masked`) in the warp tiles that have any:
+      // with the test inside one loop the compiler predicated its three compares and a select
+      // into every tile (SASS of dfae46f), so the tiles that need it run their own copy (d 64 at
+      // 8k: 245 -> 257 TFLOP/s with the stmatrix stores; d 128 unchanged; H200, 2026-12-02).
+      uint32_t p16[2][kSTiles / 2][4];
       auto p_block = [&](int mt, int np, auto masked) {
-        uint32_t packed[4];
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           const int nt = 2 * np + i / 2, hh = i % 2;
@@ -358,58 +362,82 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
                 x[e] = 0.f;
             }
           }
-          packed[i] = E::pack(x[0], x[1]);
-          if constexpr (kPInRegisters) p16[mt][np][i] = packed[i];
+          p16[mt][np][i] = E::pack(x[0], x[1]);
         }
-        mma::stsm_x4(lane_p.addr(np, mt * 16), packed);
+        mma::stsm_x4(lane_p.addr(np, mt * 16), p16[mt][np]);
       };
-      // ---- dP = dO_i V_j^T (line 14), with P's blocks computed between its k-steps. Computed
-      // after the S GEMM as one block of 32 (d 128) or 64 (d 64) exponentials per lane, the MUFU
-      // work had nothing to overlap in its warp, and the two warps of a scheduler reach it
-      // together (they meet at every barrier); between the dP MMAs it runs while the tensor pipe
-      // works: +3.1-3.5% at all d 64 points, +5.3-7.2% at d 128 (8k 302 -> 323 TFLOP/s; H200,
-      // 2026-12-02, results/h200-2026-12-02-bwd-p-in-dp). S and dP are now live together, which
-      // ptxas fits (spill loads fell: 108 -> 60 bytes at d 128) ----
+      // dS's block (mt, np) = P o (dP - D) (line 16), into shared memory.
+      float dlt[2][2];  // D of rows g and g + 8 of each m-tile
+      auto load_dlt = [&](int mt) {
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh)
+          dlt[mt][hh] = sDelta[stage * kBM + s_row + mt * 16 + g + 8 * hh];
+      };
+      // (with one pass, where dS needs them: loaded before the dP GEMM they cost d 128 0.2-0.8%)
+      if constexpr (kDpPasses > 1) load_dlt(0), load_dlt(1);
       float acc_dp[2][kSTiles][4] = {};
+      auto ds_block = [&](int mt, int np) {
+        uint32_t ds[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float* ps = acc_s[mt][2 * np + i / 2] + 2 * (i % 2);  // P, fp32
+          const float2 pv = kDsFromFp32P ? make_float2(ps[0], ps[1]) : E::unpack(p16[mt][np][i]);
+          const float* dp = acc_dp[mt][2 * np + i / 2] + 2 * (i % 2);
+          ds[i] = E::pack(pv.x * (dp[0] - dlt[mt][i % 2]), pv.y * (dp[1] - dlt[mt][i % 2]));
+        }
+        mma::stsm_x4(lane_p.addr(np, mt * 16) + kPtoDs, ds);
+      };
+
+      // ---- dP = dO_i V_j^T (line 14), with P's blocks computed between its k-steps (and, from
+      // the second of kDpPasses passes on, the previous pass's dS blocks). Computed after the S
+      // GEMM as one block of 32 (d 128) or 64 (d 64) exponentials per lane, the MUFU work had
+      // nothing to overlap in its warp, and the two warps of a scheduler reach it together (they
+      // meet at every barrier); between the dP MMAs it runs while the tensor pipe works: +3.1-3.5%
+      // at all d 64 points, +5.3-7.2% at d 128 (8k 302 -> 323 TFLOP/s; H200, 2026-12-02,
+      // results/h200-2026-12-02-bwd-p-in-dp). S and dP are now live together, which ptxas fits
+      // (spill loads fell: 108 -> 60 bytes at d 128). The GEMM has its own loop: folded into
+      // warp_rows_gemm (the pass's first n-tile pair and the per-k-step work as arguments), the
+      // same computation compiled to d 64 code 3.8-4.7% slower (vH-on-final.diff there) ----
       auto dp_gemm_computing_p = [&](auto masked) {
         using Masked = decltype(masked);
-        constexpr int kBlocks = 2 * (kSTiles / 2), kKSteps = kD / 16;
-        warp_rows_gemm<T, kD / 16, kSTiles / 2>(acc_dp, cdO, load_v, [&](int kk) {
+        constexpr int kPassPairs = kSTiles / 2 / kDpPasses, kPassBlocks = 2 * kPassPairs;
 #pragma unroll
-          for (int b = kk * kBlocks / kKSteps; b < (kk + 1) * kBlocks / kKSteps; ++b)
-            p_block(b / (kSTiles / 2), b % (kSTiles / 2), Masked());
-        });
+        for (int pass = 0; pass < kDpPasses; ++pass) {
+          // this pass's work items: its P blocks, then the previous pass's dS blocks
+          const int items = pass == 0 ? kPassBlocks : 2 * kPassBlocks;
+#pragma unroll
+          for (int kk = 0; kk < kD / 16; ++kk) {
+            uint32_t a[2][4];
+#pragma unroll
+            for (int mt = 0; mt < 2; ++mt) mma::ldsm_x4(a[mt], cdO.addr(kk, mt * 16));
+#pragma unroll
+            for (int np = pass * kPassPairs; np < (pass + 1) * kPassPairs; ++np) {
+              uint32_t b0[2], b1[2];
+              load_v(b0, b1, kk, np);
+              mma::mma_m_tiles<T>(acc_dp, a, 2 * np, b0, b1);
+            }
+#pragma unroll
+            for (int it = kk * items / (kD / 16); it < (kk + 1) * items / (kD / 16); ++it) {
+              const int b = it % kPassBlocks, mt = b / kPassPairs, np = b % kPassPairs;
+              if (it < kPassBlocks)
+                p_block(mt, pass * kPassPairs + np, Masked());
+              else
+                ds_block(mt, (pass - 1) * kPassPairs + np);
+            }
+          }
+        }
       };
       if (n0 + s_key + kSCols > sk || (causal() && n0 + s_key + kSCols - 1 > i0 + s_row + diag))
         dp_gemm_computing_p(std::true_type());
       else
         dp_gemm_computing_p(std::false_type());
-
-      // ---- dS = P o (dP - D) (line 16) from the rounded P (the precision the dV GEMM sees too),
-      // into shared memory ----
-      if constexpr (!kPInRegisters) __syncwarp();  // P is re-read from this warp's own blocks
+      // the last pass's dS blocks
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
-        float dlt[2];  // D of rows g and g + 8 of the m-tile
+        if constexpr (kDpPasses == 1) load_dlt(mt);
 #pragma unroll
-        for (int hh = 0; hh < 2; ++hh) dlt[hh] = sDelta[stage * kBM + s_row + mt * 16 + g + 8 * hh];
-#pragma unroll
-        for (int np = 0; np < kSTiles / 2; ++np) {
-          uint32_t pp[4], ds[4];
-          if constexpr (kPInRegisters) {
-#pragma unroll
-            for (int i = 0; i < 4; ++i) pp[i] = p16[mt][np][i];
-          } else {
-            mma::ldsm_x4(pp, lane_p.addr(np, mt * 16));
-          }
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const float2 pv = E::unpack(pp[i]);
-            const float* dp = acc_dp[mt][2 * np + i / 2] + 2 * (i % 2);
-            ds[i] = E::pack(pv.x * (dp[0] - dlt[i % 2]), pv.y * (dp[1] - dlt[i % 2]));
-          }
-          mma::stsm_x4(lane_p.addr(np, mt * 16) + kPtoDs, ds);
-        }
+        for (int np = (kDpPasses - 1) * kSTiles / 2 / kDpPasses; np < kSTiles / 2; ++np)
+          ds_block(mt, np);
       }
       __syncthreads();
 
@@ -419,7 +447,7 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       auto load_k_t = [&](auto& b0, auto& b1, int kk, int dp) {
         mma::ldsm_b_trans(b0, b1, lane_k_t.addr(dp, kk * 16));
       };
-      warp_rows_gemm<T, kBN / 16, Tr::kDqDTiles / 2>(acc_dq, lane_ds, load_k_t, [](int) {});
+      warp_rows_gemm<T, kBN / 16, Tr::kDqDTiles / 2>(acc_dq, lane_ds, load_k_t);
       // The accumulator is head-major, so this lane's four rows are one address plus
       // compile-time offsets. Token-major, each row needed its own 64-bit address, and the
       // register holding it could not be rewritten for the next row until the LSU had read it
