@@ -15,7 +15,7 @@
 // as in head-major order, and only the last section's shortest tiles are left for the tail
 // (0.1% in the same model). Without the mask every tile is equally long: the launchers keep
 // head-major order there (sections of one pair), which measured up to 2.4% faster than this
-// order on those grids (flash_attention/README.md). FA3 schedules its tiles the same way
+// order on those grids (flash_attention/PERFORMANCE_LOG.md). FA3 schedules its tiles the same way
 // (hopper/tile_scheduler.hpp: longest-processing-time first within L2-sized sections of heads).
 #pragma once
 #include <algorithm>

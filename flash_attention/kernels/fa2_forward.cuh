@@ -16,10 +16,10 @@
 // Causal masking is bottom-right aligned; key blocks wholly above the diagonal are never
 // loaded, and only blocks that straddle it (or the sequence end) pay for the mask.
 //
-// What made it fast (H200, d 128, 8k: 235 -> 368 TFLOP/s; ncu and SASS in the README): index
-// arithmetic out of the inner loop -- cp.async addresses by increments (load_rows_async), ldmatrix
-// addresses with the swizzle precomputed (LdsmLane), the stage a compile-time constant -- which
-// halved the instructions per mma; then the softmax's row reductions as trees, because the
+// What made it fast (H200, d 128, 8k: 235 -> 368 TFLOP/s; ncu and SASS in PERFORMANCE_LOG.md):
+// index arithmetic out of the inner loop -- cp.async addresses by increments (load_rows_async),
+// ldmatrix addresses with the swizzle precomputed (LdsmLane), the stage a compile-time constant --
+// which halved the instructions per mma; then the softmax's row reductions as trees, because the
 // warps stall on fixed-latency dependencies (two warps per scheduler hide little).
 #pragma once
 #include <cfloat>

@@ -380,8 +380,8 @@ void launch(const DecodeParams& p, int batch, bool pdl, cudaStream_t stream) {
 // Calls f(traits) for the instantiation of (head_dim, dtype). A block is one SM's worth (196 KB
 // of pipeline: one block per SM) of 8 warps x 3 stages x 8 KB of K + V, so 16 tiles (128 KB)
 // are in flight per SM -- four times what Little's law asks at ~1 us latency and 4.3 TB/s over
-// 132 SMs. Measured on an H200 (README), 8 warps with 16-key tiles beat 4 warps with 32-key
-// tiles, 2 stages, and two 2-warp blocks per SM. At d = 256 a tile cannot drop below 16 keys
+// 132 SMs. Measured on an H200 (PERFORMANCE_LOG.md), 8 warps with 16-key tiles beat 4 warps with
+// 32-key tiles, 2 stages, and two 2-warp blocks per SM. At d = 256 a tile cannot drop below 16 keys
 // (the k of m16n8k16 in P V), so it keeps 16 KB stages with 4 warps.
 template <typename F>
 void dispatch(int head_dim, llmi::DType dtype, F&& f) {
