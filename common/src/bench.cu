@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
@@ -16,6 +16,7 @@
 #include "llmi/check.h"
 #include "llmi/device_buffer.h"
 #include "llmi/random.h"
+#include "llmi_build_git_sha.h"  // generated: cmake/llmi_git_sha.cmake
 
 namespace llmi::bench {
 
@@ -161,24 +162,11 @@ const Ceilings& device_ceilings(const Options& opt) {
 }
 
 namespace {
-std::string shell_line(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    if (fgets(buf, sizeof buf, p)) out = buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
+// The commit the binary was built from (cmake/llmi_git_sha.cmake), unless LLMI_GIT_SHA names one
+// (copies of the tree without .git).
 std::string git_sha() {
-  if (const char* env = std::getenv("LLMI_GIT_SHA")) return env;  // set by Slurm/CI copies
-  std::string sha = shell_line("git -C '" LLMI_SOURCE_DIR "' rev-parse --short=12 HEAD 2>/dev/null");
-  if (sha.empty()) return "unknown";
-  if (!shell_line("git -C '" LLMI_SOURCE_DIR "' status --porcelain --untracked-files=no 2>/dev/null").empty())
-    sha += "-dirty";
-  return sha;
+  if (const char* env = std::getenv("LLMI_GIT_SHA")) return env;
+  return LLMI_BUILD_GIT_SHA;
 }
 
 std::string utc_now() {

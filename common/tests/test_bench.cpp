@@ -1,5 +1,7 @@
 // The harness's statistics and command line (CPU side; GPU timing is in test_device_gpu.cu).
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "llmi/bench.h"
 #include "llmi/catch.h"
@@ -65,4 +67,16 @@ TEST_CASE("report: rates from flops/bytes and median time; failed checks are cou
   CHECK(j["results"][0]["gbps"].get<double>() == Approx(3000));
   CHECK(j["meta"].contains("git_sha"));
   CHECK(rep.finish() == 1);
+}
+
+TEST_CASE("run metadata names the commit the binary was built from, or LLMI_GIT_SHA's") {
+  unsetenv("LLMI_GIT_SHA");
+  const std::string built = bench::run_metadata("x")["git_sha"];
+  // 12 hex digits, "-dirty" if tracked files differed from that commit; "unknown" without git
+  const bool sha = built.size() >= 12 && built.find_first_not_of("0123456789abcdef") >= 12 &&
+                   (built.size() == 12 || built.substr(12) == "-dirty");
+  CHECK((sha || built == "unknown"));
+  setenv("LLMI_GIT_SHA", "0123456789ab", 1);
+  CHECK(bench::run_metadata("x")["git_sha"] == "0123456789ab");
+  unsetenv("LLMI_GIT_SHA");
 }
