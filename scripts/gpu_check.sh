@@ -21,9 +21,8 @@ build=${GPU_CHECK_BUILD:-build/gpu}
 src=${GPU_CHECK_SRC:-.}  # a paper directory alone builds too (it pulls in common/)
 only=${GPU_CHECK_ONLY:-.}
 export NCCL_NVLS_ENABLE=0  # never NVLink multicast: it can take a shared host down
-# The commit for the benchmarks' JSON: a copy without .git (a lent GPU machine) passes it in.
-LLMI_GIT_SHA=${LLMI_GIT_SHA:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
-export LLMI_GIT_SHA
+# The benchmarks' JSON names the commit the build came from (cmake/llmi_git_sha.cmake); a copy
+# without .git (a lent GPU machine) passes it in as LLMI_GIT_SHA, which the binaries read.
 mkdir -p "$out"
 status=()
 note() { status+=("$(printf '%-44s %s' "$1" "$2")"); }
