@@ -173,6 +173,17 @@ constexpr bool warp_tiles_partition() {
   return true;
 }
 
+// Whether every warp's dS block (32 queries x kSCols keys, from the S/dP layout) lies in the
+// rows of its own dQ block, and the other kSCols keys of those rows belong to one other warp:
+// then half of a warp's dQ k-steps can take dS from the registers that computed it.
+template <typename Tr>
+constexpr bool dq_rows_are_ds_rows() {
+  if (Tr::kColWarps != 2 || 2 * Tr::kSCols != Tr::kBN) return false;
+  for (int w = 0; w < Tr::kWarps; ++w)
+    if (Tr::s_row(w) != Tr::dq_row(w)) return false;
+  return true;
+}
+
 // kSplit: the split part of a stream-K schedule (stream_k.h), one block per SM running its
 // pieces of tiles; otherwise one tile per block.
 template <typename T, int kD, bool kSplit>
@@ -242,6 +253,13 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
   // d = 128 the rounded P takes 16 registers across the dP GEMM instead of 32 (the fp32 P was
   // not measured there).
   constexpr bool kDsFromFp32P = kD == 64;
+  // dQ_i = dS K_j over the warp's own keys from the dS it packed in registers, before the barrier
+  // that publishes dS (the last pass's dS blocks between those k-steps); only the other warp's
+  // keys are read back from shared memory after it. At d = 64 a warp's S/dP rows are its dQ rows
+  // (dq_rows_are_ds_rows); at d = 128 (queries fastest in S and dP) they are not.
+  constexpr bool kDqFromOwnDs = kD == 64;
+  static_assert(!kDqFromOwnDs || (dq_rows_are_ds_rows<Tr>() && kDpPasses == 2),
+                "the own-dS dQ k-steps assume one partner warp and dS of two dP passes");
 
   // The pieces of key blocks this block runs: its own key block, or its share of the split
   // tiles' query steps (stream_k.h). The split kernel keeps them in shared memory and reads each
@@ -376,8 +394,9 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       // (with one pass, where dS needs them: loaded before the dP GEMM they cost d 128 0.2-0.8%)
       if constexpr (kDpPasses > 1) load_dlt(0), load_dlt(1);
       float acc_dp[2][kSTiles][4] = {};
+      uint32_t ds16[kSTiles / 2][2][4];  // [np][mt]: A fragments of dS for the own-keys dQ k-steps
       auto ds_block = [&](int mt, int np) {
-        uint32_t ds[4];
+        uint32_t(&ds)[4] = ds16[np][mt];
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           const float* ps = acc_s[mt][2 * np + i / 2] + 2 * (i % 2);  // P, fp32
@@ -431,23 +450,47 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
         dp_gemm_computing_p(std::true_type());
       else
         dp_gemm_computing_p(std::false_type());
-      // the last pass's dS blocks
+      // ---- dQ_i += dS K_j (line 15; the epilogue applies the softmax scale once): this warp's 32
+      // queries x kDqCols, added atomically during the dV/dK GEMM below. With kDqFromOwnDs the
+      // k-steps of the warp's own keys come first, from registers, and the last pass's dS blocks
+      // are computed between them; the barrier then publishes dS for the partner's k-steps ----
+      constexpr int kLastPassNp = (kDpPasses - 1) * kSTiles / 2 / kDpPasses;  // its first n-pair
+      float acc_dq[2][Tr::kDqDTiles][4] = {};
+      if constexpr (kDqFromOwnDs) {
+        const LaneD own_k_t = lane_k_t.shifted(s_key * kD * sizeof(T));
 #pragma unroll
-      for (int mt = 0; mt < 2; ++mt) {
-        if constexpr (kDpPasses == 1) load_dlt(mt);
+        for (int kk = 0; kk < kSTiles / 2; ++kk) {  // 16 own keys a step: dS n-pair kk
 #pragma unroll
-        for (int np = (kDpPasses - 1) * kSTiles / 2 / kDpPasses; np < kSTiles / 2; ++np)
-          ds_block(mt, np);
+          for (int dp = 0; dp < Tr::kDqDTiles / 2; ++dp) {
+            uint32_t b0[2], b1[2];
+            mma::ldsm_b_trans(b0, b1, own_k_t.addr(dp, kk * 16));
+            mma::mma_m_tiles<T>(acc_dq, ds16[kk], 2 * dp, b0, b1);
+          }
+          if (kLastPassNp + kk < kSTiles / 2) {  // ready before k-step kLastPassNp + kk needs it
+#pragma unroll
+            for (int mt = 0; mt < 2; ++mt) ds_block(mt, kLastPassNp + kk);
+          }
+        }
+      } else {
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt) {
+          if constexpr (kDpPasses == 1) load_dlt(mt);
+#pragma unroll
+          for (int np = kLastPassNp; np < kSTiles / 2; ++np) ds_block(mt, np);
+        }
       }
       __syncthreads();
-
-      // ---- dQ_i += dS K_j (line 15; the epilogue applies the softmax scale once): this warp's 32
-      // queries x kDqCols, added atomically during the dV/dK GEMM below ----
-      float acc_dq[2][Tr::kDqDTiles][4] = {};
-      auto load_k_t = [&](auto& b0, auto& b1, int kk, int dp) {
-        mma::ldsm_b_trans(b0, b1, lane_k_t.addr(dp, kk * 16));
-      };
-      warp_rows_gemm<T, kBN / 16, Tr::kDqDTiles / 2>(acc_dq, lane_ds, load_k_t);
+      {
+        // keys [key0, key0 + kKeys) of dS, read back from shared memory: the partner warp's, or all
+        constexpr int kKeys = kDqFromOwnDs ? kBN - kSCols : kBN;
+        const int key0 = kDqFromOwnDs ? kSCols - s_key : 0;
+        const LaneN ds_keys = lane_ds.shifted(key0 * sizeof(T));
+        const LaneD k_t_keys = lane_k_t.shifted(key0 * kD * sizeof(T));
+        auto load_k_t = [&](auto& b0, auto& b1, int kk, int dp) {
+          mma::ldsm_b_trans(b0, b1, k_t_keys.addr(dp, kk * 16));
+        };
+        warp_rows_gemm<T, kKeys / 16, Tr::kDqDTiles / 2>(acc_dq, ds_keys, load_k_t);
+      }
       // The accumulator is head-major, so this lane's four rows are one address plus
       // compile-time offsets. Token-major, each row needed its own 64-bit address, and the
       // register holding it could not be rewritten for the next row until the LSU had read it
