@@ -10,7 +10,9 @@
 //   dQ_i += dS K_j                                   (line 15; other key blocks update the same
 //                                                    rows concurrently: fp32 atomic adds, issued
 //                                                    a few at a time during the dV/dK GEMM; the
-//                                                    epilogue multiplies by the scale once)
+//                                                    epilogue multiplies by the scale once; at
+//                                                    d = 64 the k-steps of a warp's own keys take
+//                                                    dS from its registers, before the barrier)
 //   dV_j += P^T dO_i,  dK_j += scale * dS^T Q_i     (lines 12, 17; P and dS go through shared
 //                                                    memory and come back transposed by ldmatrix)
 // The tiles and warp layouts are FA2's for sm80 with >= 144 KB of shared memory
