@@ -180,10 +180,9 @@ constexpr bool warp_tiles_partition() {
 // then half of a warp's dQ k-steps can take dS from the registers that computed it.
 template <typename Tr>
 constexpr bool dq_rows_are_ds_rows() {
-  if (Tr::kColWarps != 2 || 2 * Tr::kSCols != Tr::kBN) return false;
-  for (int w = 0; w < Tr::kWarps; ++w)
-    if (Tr::s_row(w) != Tr::dq_row(w)) return false;
-  return true;
+  bool match = Tr::kColWarps == 2 && 2 * Tr::kSCols == Tr::kBN;
+  for (int w = 0; w < Tr::kWarps; ++w) match = match && Tr::s_row(w) == Tr::dq_row(w);
+  return match;
 }
 
 // kSplit: the split part of a stream-K schedule (stream_k.h), one block per SM running its
