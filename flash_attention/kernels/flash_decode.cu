@@ -61,6 +61,16 @@ struct DecodeTraits {
   static constexpr int kSmemBytes = kRows * kD * int(sizeof(T)) + kPipeBytes;
 };
 
+// atomicAdd with acquire-release semantics at GPU scope; returns the old value.
+__device__ __forceinline__ int atomic_add_acq_rel_gpu(int* address, int value) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;"
+               : "=r"(old)
+               : "l"(address), "r"(value)
+               : "memory");
+  return old;
+}
+
 template <typename Tr>
 __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const DecodeParams p) {
   using T = typename Tr::T;
@@ -302,17 +312,20 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
 
   // ---- merge the splits, in whichever block of this tile finishes last: L = log sum_s e^(L_s),
   // O = sum_s e^(L_s - L) O_s. Partials are read with ld.global.cg (from L2, not this SM's L1).
+  // One acquire-release atomic by thread 0 after a barrier publishes the block's partials and,
+  // in the last block, makes every other block's visible to all of its threads: the barrier
+  // orders the other threads' stores before the release and the acquire before their loads
+  // (the PTX memory model's causality order is cumulative through bar.sync; CUTLASS's
+  // semaphores use the same pattern). Two __threadfence()s (fence.sc.gpu) cost more.
   __shared__ bool s_last;
-  __threadfence();  // this block's partials are visible device-wide before it is counted
   __syncthreads();
   if (threadIdx.x == 0) {
     int* counter = p.tile_counters + (size_t(b) * p.heads_kv + kv_head) * p.num_m_blocks + m_block;
-    s_last = atomicAdd(counter, 1) == p.num_splits - 1;
+    s_last = atomic_add_acq_rel_gpu(counter, 1) == p.num_splits - 1;
     if (s_last) *counter = 0;  // every block of the tile has arrived: ready for the next call
   }
   __syncthreads();
   if (!s_last) return;
-  __threadfence();
   // Each thread owns 4 dims of one row and reads every split's lse and O for them, 16 splits
   // per batch of independent loads (one L2 round trip at the usual split counts), rescaling
   // its running (m, l, O) between batches as the online softmax does between key blocks.
