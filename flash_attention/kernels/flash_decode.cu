@@ -316,7 +316,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) flash_decode_kernel(const Dec
   // in the last block, makes every other block's visible to all of its threads: the barrier
   // orders the other threads' stores before the release and the acquire before their loads
   // (the PTX memory model's causality order is cumulative through bar.sync; CUTLASS's
-  // semaphores use the same pattern). Two __threadfence()s (fence.sc.gpu) cost more.
+  // semaphores use the same pattern). The two __threadfence()s (membar.gl, i.e. fence.sc.gpu)
+  // that did this before cost 0.35-0.5 us more per call (H200, 2026-12-03: +2.7-3.6% at 4k-8k
+  // with overlapped calls; results/h200-2026-12-03-decode-arrival).
   __shared__ bool s_last;
   __syncthreads();
   if (threadIdx.x == 0) {
