@@ -482,7 +482,9 @@ __global__ void __launch_bounds__(256, 1) fa2_backward_kernel(const Fa2BwdParams
       }
       __syncthreads();
       {
-        // keys [key0, key0 + kKeys) of dS, read back from shared memory: the partner warp's, or all
+        // keys [key0, key0 + kKeys) of dS, read back from shared memory: the partner warp's, or all.
+        // A shift of kSCols = 64 columns is 128 bytes, above the address bits the swizzle's XOR
+        // changes (swizzle.h), so the shifted one-register lanes stay exact.
         constexpr int kKeys = kDqFromOwnDs ? kBN - kSCols : kBN;
         const int key0 = kDqFromOwnDs ? kSCols - s_key : 0;
         const LaneN ds_keys = lane_ds.shifted(key0 * sizeof(T));
