@@ -17,6 +17,31 @@ uint64_t mix(uint64_t x) {  // splitmix64 finaliser
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
   return x ^ (x >> 31);
 }
+
+using MovedBlocks = std::unordered_map<BlockId, BlockId>;  // source block -> destination block
+
+// Moves one sequence's table to the other pool, for swap_out / swap_in of a group: a block that
+// several sequences of the group share (after a fork) is copied once and stays shared. take()
+// returns a new destination block, share(dst) adds a reference to one taken before, and
+// release(src) drops the table's reference to its source block.
+template <class Take, class Share, class Release>
+void move_table(std::vector<BlockId>& table, MovedBlocks& moved, std::vector<BlockCopy>& copies,
+                Take take, Share share, Release release) {
+  for (BlockId& b : table) {
+    auto it = moved.find(b);
+    BlockId dst;
+    if (it == moved.end()) {
+      dst = take();
+      moved.emplace(b, dst);
+      copies.push_back({b, dst});
+    } else {
+      dst = it->second;
+      share(dst);
+    }
+    release(b);
+    b = dst;
+  }
+}
 }  // namespace
 
 BlockManager::BlockManager(const BlockManagerConfig& cfg)
@@ -241,25 +266,19 @@ bool BlockManager::can_swap_in(const std::vector<SeqId>& group) const {
 
 std::optional<std::vector<BlockCopy>> BlockManager::swap_out(const std::vector<SeqId>& group) {
   if (!can_swap_out(group)) return std::nullopt;
-  std::unordered_map<BlockId, BlockId> moved;  // gpu -> cpu; shared blocks move once
+  MovedBlocks moved;
   std::vector<BlockCopy> copies;
   for (SeqId id : group) {
     Seq& s = get(id);
-    for (BlockId& b : s.table) {
-      auto it = moved.find(b);
-      BlockId dst;
-      if (it == moved.end()) {
-        BlockId unused;
-        dst = cpu_.allocate(&unused);
-        moved.emplace(b, dst);
-        copies.push_back({b, dst});
-      } else {
-        dst = it->second;
-        cpu_.incref(dst);
-      }
-      release_gpu(b);  // a cached block stays reusable on the GPU after its owner leaves
-      b = dst;
-    }
+    move_table(
+        s.table, moved, copies,
+        [&] {
+          BlockId unused;
+          return cpu_.allocate(&unused);
+        },
+        [&](BlockId dst) { cpu_.incref(dst); },
+        // a cached block stays reusable on the GPU after its owner leaves
+        [&](BlockId src) { release_gpu(src); });
     s.on_gpu = false;
   }
   return copies;
@@ -267,24 +286,13 @@ std::optional<std::vector<BlockCopy>> BlockManager::swap_out(const std::vector<S
 
 std::optional<std::vector<BlockCopy>> BlockManager::swap_in(const std::vector<SeqId>& group) {
   if (!can_swap_in(group)) return std::nullopt;
-  std::unordered_map<BlockId, BlockId> moved;  // cpu -> gpu
+  MovedBlocks moved;
   std::vector<BlockCopy> copies;
   for (SeqId id : group) {
     Seq& s = get(id);
-    for (BlockId& b : s.table) {
-      auto it = moved.find(b);
-      BlockId dst;
-      if (it == moved.end()) {
-        dst = take_gpu_block();
-        moved.emplace(b, dst);
-        copies.push_back({b, dst});
-      } else {
-        dst = it->second;
-        gpu_.incref(dst);
-      }
-      cpu_.decref(b, false);
-      b = dst;
-    }
+    move_table(
+        s.table, moved, copies, [&] { return take_gpu_block(); },
+        [&](BlockId dst) { gpu_.incref(dst); }, [&](BlockId src) { cpu_.decref(src, false); });
     s.on_gpu = true;
     for (size_t i = 0; i < s.hashes.size(); ++i) register_full_block(s, int(i));
   }
