@@ -7,13 +7,7 @@ namespace sarathi {
 // vLLM (Sarathi-Serve §3.2, "prefill-prioritizing"): admit whole prompts while they fit the
 // prefill token limit; a batch with any prefill carries no decodes, so decodes stall.
 void PrefillPrioritizing::form(Batch& b) {
-  while (!waiting().empty()) {
-    const int need = state(waiting().front()).known();
-    if (b.prefill_tokens > 0 && b.prefill_tokens + need > cfg_.token_budget) break;
-    const int id = admit_next();
-    if (id < 0) break;
-    add_prefill(b, id, need);
-  }
+  add_whole_prompts(b);
   if (b.prefill_tokens == 0) add_decodes(b);
 }
 
@@ -21,13 +15,7 @@ void PrefillPrioritizing::form(Batch& b) {
 // iteration waits for the longest prompt admitted with it (the generation stall of §3.3).
 void Orca::form(Batch& b) {
   add_decodes(b);
-  while (!waiting().empty()) {
-    const int need = state(waiting().front()).known();
-    if (b.prefill_tokens > 0 && b.prefill_tokens + need > cfg_.token_budget) break;
-    const int id = admit_next();
-    if (id < 0) break;
-    add_prefill(b, id, need);
-  }
+  add_whole_prompts(b);
 }
 
 // SARATHI §4.2-4.3: a decode-maximal batch is every running decode plus one prefill chunk of at

@@ -110,6 +110,16 @@ int Scheduler::add_prefill(Batch& b, int req, int max_tokens) {
   return n;
 }
 
+void Scheduler::add_whole_prompts(Batch& b) {
+  while (!waiting_.empty()) {
+    const int need = state(waiting_.front()).known();
+    if (b.prefill_tokens > 0 && b.prefill_tokens + need > cfg_.token_budget) break;
+    const int id = admit_next();
+    if (id < 0) break;
+    add_prefill(b, id, need);
+  }
+}
+
 std::vector<int> Scheduler::complete(const Batch& b) {
   std::vector<int> emitted;
   for (const ScheduledChunk& c : b.chunks) {

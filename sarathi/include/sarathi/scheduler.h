@@ -86,6 +86,10 @@ class Scheduler {
   // Admits the head of the waiting queue if a batch slot and KV for its known context exist;
   // returns its id or -1.
   int admit_next();
+  // Admits waiting requests with their whole prompts while the batch's prefill tokens stay
+  // within token_budget (a first prompt is taken whatever its length): vLLM's and Orca's
+  // prefill admission.
+  void add_whole_prompts(Batch& b);
   // Running requests still in (re)prefill, in admission order.
   std::vector<int> prefilling() const;
   int running_count() const { return int(running_.size()); }
